@@ -1,0 +1,99 @@
+package cinder
+
+import "context"
+
+// Client is the provisioner's view of Cinder: a small, ctx-first,
+// domain-level interface. Every error it returns is matched with errors.Is
+// against the sentinels in errors.go; no HTTP detail leaks through it.
+type Client interface {
+	// CreateVolume asks Cinder for a new volume and returns it as Cinder
+	// answered (normally status "creating"). It does not wait.
+	CreateVolume(ctx context.Context, req CreateRequest) (*Volume, error)
+	// GetVolume returns the volume with the given id; ErrNotFound when Cinder
+	// does not know it.
+	GetVolume(ctx context.Context, id string) (*Volume, error)
+	// FindVolumeByName returns the volume named exactly name, so a retry finds
+	// what an earlier attempt created. ErrNotFound when there is none. When
+	// several volumes carry the name (Cinder does not enforce unique names: a
+	// manual copy or a bug elsewhere), it returns no volume and a
+	// *DuplicateNameError listing their ids, oldest first (ties by id)
+	// (errors.Is(err, ErrConflict)): nothing is picked silently.
+	FindVolumeByName(ctx context.Context, name string) (*Volume, error)
+	// WaitForVolumeStatus polls until the volume has one of the wanted
+	// statuses and returns it. A volume that goes to an error status yields a
+	// *VolumeStatusError (errors.Is(err, ErrVolumeError)); a volume that
+	// vanishes yields ErrNotFound; the end of ctx yields a *WaitError naming
+	// the last status seen.
+	WaitForVolumeStatus(ctx context.Context, id string, wanted ...string) (*Volume, error)
+	// DeleteVolume asks Cinder to delete the volume. A volume that does not
+	// exist is success. It does not wait.
+	DeleteVolume(ctx context.Context, id string) error
+	// WaitForVolumeDeleted polls until Cinder no longer knows the volume.
+	// error_deleting yields a *VolumeStatusError.
+	WaitForVolumeDeleted(ctx context.Context, id string) error
+	// Export makes the volume reachable from the connector's host and returns
+	// its connection information. A failed export leaves nothing behind:
+	// every step already taken is undone in reverse order.
+	Export(ctx context.Context, volumeID string, connector Connector) (*Export, error)
+	// Unexport removes an export made by Export. An export or volume that no
+	// longer exists is success.
+	Unexport(ctx context.Context, volumeID, exportID string, connector Connector) error
+	// ListVolumes returns the project's volumes whose metadata contains every
+	// key/value of the filter (all volumes for an empty filter).
+	ListVolumes(ctx context.Context, metadata map[string]string) ([]Volume, error)
+	// ServiceInfo describes the Cinder this client talks to, for diagnostics.
+	ServiceInfo(ctx context.Context) (*ServiceInfo, error)
+}
+
+// CreateRequest is what CreateVolume needs.
+type CreateRequest struct {
+	Name             string
+	SizeGiB          int
+	VolumeType       string // "": Cinder's default type
+	AvailabilityZone string // "": let Cinder choose
+	Description      string
+	Metadata         map[string]string
+	// Multiattach asks for a multi-attach volume. Cinder grants it only with a
+	// volume type whose extra specs allow it; the field is informational for
+	// older Cinder and sent as the create request's multiattach flag.
+	Multiattach bool
+}
+
+// Volume statuses the provisioner acts on.
+const (
+	StatusCreating      = "creating"
+	StatusAvailable     = "available"
+	StatusReserved      = "reserved"
+	StatusAttaching     = "attaching"
+	StatusInUse         = "in-use"
+	StatusDetaching     = "detaching"
+	StatusDeleting      = "deleting"
+	StatusError         = "error"
+	StatusErrorDeleting = "error_deleting"
+)
+
+// IsErrorStatus reports whether a volume status is a terminal failure
+// (error, error_deleting, error_extending, error_restoring, ...).
+func IsErrorStatus(status string) bool {
+	return status == StatusError || len(status) > len("error_") && status[:len("error_")] == "error_"
+}
+
+// ServiceInfo describes a Cinder endpoint for the check command.
+type ServiceInfo struct {
+	Endpoint        string // block-storage endpoint in use (project included)
+	AuthMode        string // "noauth" or "keystone"
+	APIVersion      string // e.g. "v3.0"
+	MinMicroversion string // e.g. "3.0"
+	MaxMicroversion string // e.g. "3.70"
+	Microversion    string // microversion this client sends
+	ExportMethod    ExportMethod
+	VolumeTypes     []VolumeType
+}
+
+// VolumeType is a Cinder volume type.
+type VolumeType struct {
+	ID          string
+	Name        string
+	Description string
+	IsPublic    bool
+}

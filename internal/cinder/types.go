@@ -1,0 +1,65 @@
+// Package cinder is the provisioner's view of OpenStack Cinder: domain types,
+// the small interface the Kubernetes side programs against, and the sentinel
+// errors it matches. It imports neither gophercloud nor client-go; the
+// gophercloud implementation lives in a sub-package.
+package cinder
+
+import "time"
+
+// Volume is a Cinder volume as the provisioner needs to see it.
+type Volume struct {
+	ID               string
+	Name             string
+	Description      string
+	Status           string
+	SizeGiB          int
+	VolumeType       string
+	AvailabilityZone string
+	Multiattach      bool
+	Metadata         map[string]string
+	CreatedAt        time.Time
+}
+
+// Connector describes the host that will reach a volume, as os-brick sends it.
+// Targets put Initiator (iSCSI) or WWPNs (FC) into their ACLs.
+type Connector struct {
+	Initiator string   // iSCSI initiator IQN
+	IP        string   // host address
+	Host      string   // host name
+	Platform  string   // e.g. x86_64
+	OSType    string   // e.g. linux2
+	Multipath bool     // ask for multipath-capable connection info
+	WWPNs     []string // Fibre Channel port names
+	WWNNs     []string // Fibre Channel node names
+	NQN       string   // NVMe host NQN
+}
+
+// Connection is a volume's connection information, normalised to one shape
+// whether Cinder answered nested ({"driver_volume_type":..,"data":{..}}, legacy
+// os-initialize_connection) or flattened (attachments API). Data holds the
+// driver's keys only: driver_volume_type and attachment_id are lifted out.
+//
+// Data may hold credentials (auth_password, keyring, ...): never log or print
+// it without Redact.
+type Connection struct {
+	DriverVolumeType string
+	Data             map[string]any
+}
+
+// ExportMethod says how a volume was exported.
+type ExportMethod string
+
+// Export methods.
+const (
+	ExportAttachments ExportMethod = "attachments" // attachments API, microversion >= 3.44
+	ExportLegacy      ExportMethod = "legacy"      // os-reserve, os-initialize_connection, os-attach
+)
+
+// Export is the result of exporting a volume to a connector.
+type Export struct {
+	Method ExportMethod
+	// ID identifies the export for Unexport: the attachment id (attachments
+	// API) or the legacy attachment id Cinder recorded for os-attach.
+	ID         string
+	Connection Connection
+}
