@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# build-kube.sh - build etcd, kube-apiserver, kube-controller-manager and kubectl
+# from the Go module proxy at the pinned versions (hack/versions.sh) and cache
+# them per version under $CACHE/bin/. Prints the bin directory on stdout.
+# A cached build is reused: a second run takes well under a second.
+set -euo pipefail
+LOG_TAG=build-kube
+source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/versions.sh"
+
+KUBE_BIN=$CACHE/bin/kubernetes-$KUBE_VERSION
+ETCD_BIN=$CACHE/bin/etcd-$ETCD_VERSION
+mkdir -p "$CACHE/build"
+
+build_etcd() {
+  [ -x "$ETCD_BIN/etcd" ] && return 0
+  log "building etcd $ETCD_VERSION (first time only, ~30 s)" >&2
+  local w=$CACHE/build/etcd-$ETCD_VERSION
+  rm -rf "$w"; mkdir -p "$w"
+  # etcd's own go.mod has replace directives, so `go install pkg@version` cannot
+  # build it; a throw-away module that requires it can.
+  cat > "$w/go.mod" <<MOD
+module local/etcd-build
+
+go 1.26
+
+require go.etcd.io/etcd/server/v3 $ETCD_VERSION
+MOD
+  (cd "$w" && GOFLAGS=-mod=mod go get go.etcd.io/etcd/server/v3@"$ETCD_VERSION" >/dev/null 2>&1 \
+    && GOFLAGS=-mod=mod go build -trimpath -ldflags='-s -w' -o "$w/etcd" go.etcd.io/etcd/server/v3) >&2
+  mkdir -p "$ETCD_BIN"; mv "$w/etcd" "$ETCD_BIN/etcd"; rm -rf "$w"
+}
+
+build_kube() {
+  if [ -x "$KUBE_BIN/kube-apiserver" ] && [ -x "$KUBE_BIN/kube-controller-manager" ] && [ -x "$KUBE_BIN/kubectl" ]; then
+    return 0
+  fi
+  log "building Kubernetes $KUBE_VERSION (first time only, ~4-6 min on 2 cores)" >&2
+  local w=$CACHE/build/kubernetes-$KUBE_VERSION minor=${KUBE_VERSION#v1.}
+  rm -rf "$w"; mkdir -p "$w"
+  local kmod
+  kmod=$(go mod download -json "k8s.io/kubernetes@$KUBE_VERSION" | sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",*$/\1/p')
+  [ -f "$kmod" ] || die "cannot download k8s.io/kubernetes@$KUBE_VERSION"
+  {
+    echo "module local/kubernetes-build"
+    echo
+    echo "go 1.26"
+    echo
+    echo "require k8s.io/kubernetes $KUBE_VERSION"
+    echo
+    # k8s.io/kubernetes replaces each staging module with ./staging/...; outside
+    # its repository those are the published k8s.io/<name> v0.<minor> modules.
+    sed -n 's#^[[:space:]]*\(k8s.io/[a-z0-9-]*\) => ./staging/src/.*#replace \1 => \1 v0.'"$minor"'#p' "$kmod"
+  } > "$w/go.mod"
+  local pkg=k8s.io/component-base/version cpkg=k8s.io/client-go/pkg/version
+  local major=1 mnr=${minor%%.*}
+  local ld="-s -w"
+  for p in $pkg $cpkg; do
+    ld="$ld -X $p.gitVersion=$KUBE_VERSION -X $p.gitMajor=$major -X $p.gitMinor=$mnr -X $p.gitTreeState=clean"
+  done
+  (cd "$w" && cat > tools.go <<'GO'
+//go:build tools
+
+package tools
+GO
+   GOFLAGS=-mod=mod go mod download k8s.io/kubernetes >/dev/null 2>&1 || true
+   GOFLAGS=-mod=mod go build -trimpath -ldflags="$ld" -o "$w/" \
+     k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kubectl) >&2
+  mkdir -p "$KUBE_BIN"
+  mv "$w/kube-apiserver" "$w/kube-controller-manager" "$w/kubectl" "$KUBE_BIN/"
+  rm -rf "$w"
+}
+
+build_etcd
+build_kube
+log "binaries ready: $KUBE_BIN, $ETCD_BIN" >&2
+echo "$KUBE_BIN:$ETCD_BIN"
