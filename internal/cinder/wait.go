@@ -91,10 +91,13 @@ func Poll(ctx context.Context, b Backoff, what string, check func(ctx context.Co
 			if done {
 				return nil
 			}
-		case errors.Is(err, ErrUnavailable) && ctx.Err() == nil:
-			lastErr = err
 		case ctx.Err() != nil:
+			if errors.Is(err, ErrUnavailable) && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
+				lastErr = err
+			}
 			return &WaitError{What: what, Last: last, LastErr: lastErr, Err: ctx.Err()}
+		case errors.Is(err, ErrUnavailable):
+			lastErr = err
 		default:
 			return err
 		}
