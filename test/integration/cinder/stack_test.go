@@ -41,12 +41,9 @@ type env struct {
 	prefix string
 }
 
-// getStack is framework.Get; a seam for running against a stack started by hand.
-var getStack = func(t *testing.T) *framework.Stack { return framework.Get(t) }
-
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	s := getStack(t)
+	s := framework.Get(t)
 	e := &env{t: t, s: s, prefix: framework.UniqueName(namePrefix)}
 	s.CleanupVolumesNamed(t, s.CinderClient(t), e.prefix)
 	return e
