@@ -18,6 +18,9 @@ type Volume struct {
 	Multiattach      bool
 	Metadata         map[string]string
 	CreatedAt        time.Time
+	// AttachmentIDs are the ids of the volume's attachments (exports), so an
+	// export left by an interrupted attempt can be found and removed.
+	AttachmentIDs []string
 }
 
 // Connector describes the host that will reach a volume, as os-brick sends it.

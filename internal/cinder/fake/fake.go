@@ -77,6 +77,17 @@ type volume struct {
 	exports  []exportRecord
 }
 
+// snapshot is a copy of the volume as Cinder would show it, attachments
+// included.
+func (v *volume) snapshot() cinder.Volume {
+	out := copyVolume(v.vol)
+	out.AttachmentIDs = nil
+	for _, e := range v.exports {
+		out.AttachmentIDs = append(out.AttachmentIDs, e.export.ID)
+	}
+	return out
+}
+
 type exportRecord struct {
 	export    cinder.Export
 	connector cinder.Connector
@@ -246,7 +257,7 @@ func (f *Fake) Volume(id string) (cinder.Volume, bool) {
 	if !ok {
 		return cinder.Volume{}, false
 	}
-	return copyVolume(v.vol), true
+	return v.snapshot(), true
 }
 
 // Volumes returns copies of all volumes in creation order.
@@ -256,7 +267,7 @@ func (f *Fake) Volumes() []cinder.Volume {
 	out := []cinder.Volume{}
 	for _, id := range f.order {
 		if v, ok := f.volumes[id]; ok {
-			out = append(out, copyVolume(v.vol))
+			out = append(out, v.snapshot())
 		}
 	}
 	return out
@@ -370,7 +381,7 @@ func (f *Fake) CreateVolume(ctx context.Context, req cinder.CreateRequest) (_ *c
 	f.volumes[v.vol.ID] = v
 	f.order = append(f.order, v.vol.ID)
 	call.VolumeID = v.vol.ID
-	out := copyVolume(v.vol)
+	out := v.snapshot()
 	return &out, nil
 }
 
@@ -389,7 +400,7 @@ func (f *Fake) get(id string) (*cinder.Volume, error) {
 			v.vol.Status = v.final
 		}
 	}
-	out := copyVolume(v.vol)
+	out := v.snapshot()
 	return &out, nil
 }
 
@@ -423,7 +434,7 @@ func (f *Fake) FindVolumeByName(ctx context.Context, name string) (_ *cinder.Vol
 		return nil, cinder.NewError("find volume", name, cinder.ErrNotFound, "")
 	case 1:
 		call.VolumeID = found[0].vol.ID
-		out := copyVolume(found[0].vol)
+		out := found[0].snapshot()
 		return &out, nil
 	}
 	ids := make([]string, len(found))
@@ -561,7 +572,7 @@ func (f *Fake) ListVolumes(ctx context.Context, metadata map[string]string) (_ [
 			}
 		}
 		if match {
-			out = append(out, copyVolume(v.vol))
+			out = append(out, v.snapshot())
 		}
 	}
 	return out, nil

@@ -428,7 +428,12 @@ func (c *Client) ServiceInfo(ctx context.Context) (*cinder.ServiceInfo, error) {
 }
 
 func toVolume(v *volumes.Volume) *cinder.Volume {
+	var attachments []string
+	for _, a := range v.Attachments {
+		attachments = append(attachments, a.AttachmentID)
+	}
 	return &cinder.Volume{
+		AttachmentIDs:    attachments,
 		ID:               v.ID,
 		Name:             v.Name,
 		Description:      v.Description,
