@@ -121,3 +121,39 @@ func ForceDeleteVolume(ctx context.Context, sc *gophercloud.ServiceClient, id st
 		}
 	}
 }
+
+// CleanupVolumesWithMetadata registers a cleanup that deletes every Cinder
+// volume of the project whose metadata has key=value (e.g. the cluster id a
+// test gave its provisioner), failing the test if one cannot be removed.
+func (s *Stack) CleanupVolumesWithMetadata(t testing.TB, sc *gophercloud.ServiceClient, key, value string) {
+	t.Helper()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
+		defer cancel()
+		vols, err := VolumesWithMetadata(ctx, sc, key, value)
+		if err != nil {
+			t.Errorf("cleanup: %v", err)
+			return
+		}
+		for _, v := range vols {
+			if err := ForceDeleteVolume(ctx, sc, v.ID); err != nil {
+				t.Errorf("cleanup: %v", err)
+			}
+		}
+	})
+}
+
+// VolumesWithMetadata lists the project's volumes whose metadata has key=value.
+func VolumesWithMetadata(ctx context.Context, sc *gophercloud.ServiceClient, key, value string) ([]volumes.Volume, error) {
+	vols, err := listVolumes(ctx, sc)
+	if err != nil {
+		return nil, fmt.Errorf("list volumes: %w", err)
+	}
+	var out []volumes.Volume
+	for _, v := range vols {
+		if v.Metadata[key] == value {
+			out = append(out, v)
+		}
+	}
+	return out, nil
+}

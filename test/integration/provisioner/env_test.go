@@ -1,0 +1,297 @@
+// Package provisioner tests the built cinder-provisioner binary against the
+// real local stack: claims on a real kube-apiserver (with the real PV binder)
+// become real Cinder volumes, and go away again.
+package provisioner
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gophercloud/gophercloud/v2"
+	"github.com/gophercloud/gophercloud/v2/openstack/blockstorage/v3/volumes"
+	corev1 "k8s.io/api/core/v1"
+	storagev1 "k8s.io/api/storage/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+
+	"github.com/cinder-provisioner/cinder-provisioner/test/integration/framework"
+)
+
+const (
+	initiatorIQN = "iqn.2026-11.org.cinder-provisioner:integration"
+	bindTimeout  = 90 * time.Second
+)
+
+// env is one test's world: a provisioner name and cluster id of its own (so
+// tests never see each other's claims or volumes), a namespace for claims and
+// one for the provisioner's Secrets.
+type env struct {
+	t         *testing.T
+	s         *framework.Stack
+	name      string
+	clusterID string
+	ns        string
+	secretNS  string
+	cinder    *gophercloud.ServiceClient
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	s := framework.Get(t)
+	id := framework.UniqueName("it")
+	e := &env{
+		t:         t,
+		s:         s,
+		name:      id + ".cinder.openstack.org/standalone-cinder",
+		clusterID: id,
+		ns:        s.Namespace(t, "claims"),
+		secretNS:  s.Namespace(t, "provisioner"),
+		cinder:    s.CinderClient(t),
+	}
+	e.cinder.Microversion = "3.54"
+	// registered after the namespaces, so it runs before they go: every
+	// volume the provisioner made for this test is removed, PV or not
+	s.CleanupVolumesWithMetadata(t, e.cinder, "cinder.openstack.org/cluster-id", e.clusterID)
+	t.Cleanup(e.deletePVs)
+	return e
+}
+
+// provisioner starts the binary for this env; extra args override defaults.
+func (e *env) provisioner(name string, extra ...string) *framework.Process {
+	e.t.Helper()
+	args := []string{
+		"--kubeconfig", e.s.Kubeconfig,
+		"--cloud-config", e.s.CloudConf,
+		"--provisioner-name", e.name,
+		"--cluster-id", e.clusterID,
+		"--secret-namespace", e.secretNS,
+		"--iscsi-initiator-name", initiatorIQN,
+		"--metrics-address", "",
+		"--leader-elect=false",
+		"-v", "4",
+	}
+	return framework.Start(e.t, name, e.s.ProvisionerBinary(e.t), append(args, extra...)...)
+}
+
+func (e *env) storageClass(volumeType string, params map[string]string, mutate ...func(*storagev1.StorageClass)) string {
+	e.t.Helper()
+	p := map[string]string{}
+	if volumeType != "" {
+		p["type"] = volumeType
+	}
+	for k, v := range params {
+		p[k] = v
+	}
+	sc := &storagev1.StorageClass{
+		ObjectMeta:  metav1.ObjectMeta{Name: framework.UniqueName("it-" + volumeType)},
+		Provisioner: e.name,
+		Parameters:  p,
+	}
+	for _, m := range mutate {
+		m(sc)
+	}
+	ctx := context.Background()
+	if _, err := e.s.Kube.StorageV1().StorageClasses().Create(ctx, sc, metav1.CreateOptions{}); err != nil {
+		e.t.Fatalf("create StorageClass: %v", err)
+	}
+	e.t.Cleanup(func() {
+		_ = e.s.Kube.StorageV1().StorageClasses().Delete(context.Background(), sc.Name, metav1.DeleteOptions{})
+	})
+	return sc.Name
+}
+
+func (e *env) claim(name, class, size string, mutate ...func(*corev1.PersistentVolumeClaim)) *corev1.PersistentVolumeClaim {
+	e.t.Helper()
+	pvc := &corev1.PersistentVolumeClaim{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: e.ns},
+		Spec: corev1.PersistentVolumeClaimSpec{
+			StorageClassName: &class,
+			AccessModes:      []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+			Resources: corev1.VolumeResourceRequirements{
+				Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse(size)},
+			},
+		},
+	}
+	for _, m := range mutate {
+		m(pvc)
+	}
+	out, err := e.s.Kube.CoreV1().PersistentVolumeClaims(e.ns).Create(context.Background(), pvc, metav1.CreateOptions{})
+	if err != nil {
+		e.t.Fatalf("create PVC %s: %v", name, err)
+	}
+	return out
+}
+
+// waitBound waits until the claim is Bound and returns its PV.
+func (e *env) waitBound(pvc *corev1.PersistentVolumeClaim) *corev1.PersistentVolume {
+	e.t.Helper()
+	var pvName string
+	framework.Eventually(e.t, bindTimeout, "claim "+pvc.Name+" never bound", func(ctx context.Context) (bool, error) {
+		c, err := e.s.Kube.CoreV1().PersistentVolumeClaims(e.ns).Get(ctx, pvc.Name, metav1.GetOptions{})
+		if err != nil {
+			return false, err
+		}
+		pvName = c.Spec.VolumeName
+		return c.Status.Phase == corev1.ClaimBound, nil
+	})
+	pv, err := e.s.Kube.CoreV1().PersistentVolumes().Get(context.Background(), pvName, metav1.GetOptions{})
+	if err != nil {
+		e.t.Fatalf("get PV %s: %v", pvName, err)
+	}
+	return pv
+}
+
+// waitEvent waits for a Warning event with reason on the claim.
+func (e *env) waitEvent(pvc *corev1.PersistentVolumeClaim, reason string) corev1.Event {
+	e.t.Helper()
+	var found corev1.Event
+	sel := fields.Set{"involvedObject.name": pvc.Name, "involvedObject.kind": "PersistentVolumeClaim"}.AsSelector().String()
+	framework.Eventually(e.t, bindTimeout, "no "+reason+" event on claim "+pvc.Name, func(ctx context.Context) (bool, error) {
+		evs, err := e.s.Kube.CoreV1().Events(e.ns).List(ctx, metav1.ListOptions{FieldSelector: sel})
+		if err != nil {
+			return false, err
+		}
+		for _, ev := range evs.Items {
+			if ev.Reason == reason && ev.Type == corev1.EventTypeWarning {
+				found = ev
+				return true, nil
+			}
+		}
+		return false, nil
+	})
+	return found
+}
+
+// claimEvents returns every event message on the claim.
+func (e *env) claimEvents(pvc *corev1.PersistentVolumeClaim) []string {
+	e.t.Helper()
+	sel := fields.Set{"involvedObject.name": pvc.Name}.AsSelector().String()
+	evs, err := e.s.Kube.CoreV1().Events(e.ns).List(context.Background(), metav1.ListOptions{FieldSelector: sel})
+	if err != nil {
+		e.t.Fatalf("list events: %v", err)
+	}
+	var out []string
+	for _, ev := range evs.Items {
+		out = append(out, ev.Reason+": "+ev.Message)
+	}
+	return out
+}
+
+// volumesNamed lists the Cinder volumes carrying name.
+func (e *env) volumesNamed(name string) []volumes.Volume {
+	e.t.Helper()
+	vols, err := framework.VolumesWithMetadata(context.Background(), e.cinder, "cinder.openstack.org/cluster-id", e.clusterID)
+	if err != nil {
+		e.t.Fatalf("%v", err)
+	}
+	var out []volumes.Volume
+	for _, v := range vols {
+		if v.Name == name {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// waitNoVolumeNamed waits until no volume of this env carries name.
+func (e *env) waitNoVolumeNamed(name string) {
+	e.t.Helper()
+	framework.Eventually(e.t, bindTimeout, "volume "+name+" still in Cinder", func(ctx context.Context) (bool, error) {
+		return len(e.volumesNamed(name)) == 0, nil
+	})
+}
+
+// volumeGone waits until Cinder answers 404 for the volume id.
+func (e *env) volumeGone(id string) {
+	e.t.Helper()
+	framework.Eventually(e.t, bindTimeout, "volume "+id+" still in Cinder", func(ctx context.Context) (bool, error) {
+		_, err := volumes.Get(ctx, e.cinder, id).Extract()
+		return gophercloud.ResponseCodeIs(err, http.StatusNotFound), nil
+	})
+}
+
+func (e *env) deleteClaim(pvc *corev1.PersistentVolumeClaim) {
+	e.t.Helper()
+	if err := e.s.Kube.CoreV1().PersistentVolumeClaims(e.ns).Delete(context.Background(), pvc.Name, metav1.DeleteOptions{}); err != nil {
+		e.t.Fatalf("delete PVC %s: %v", pvc.Name, err)
+	}
+}
+
+// deletePVs removes the PVs of this env's provisioner left at the end (their
+// finalizer too: the provisioner is gone by then); the volumes go with the
+// metadata cleanup.
+func (e *env) deletePVs() {
+	ctx := context.Background()
+	pvs, err := e.s.Kube.CoreV1().PersistentVolumes().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		e.t.Errorf("cleanup: list PVs: %v", err)
+		return
+	}
+	for _, pv := range pvs.Items {
+		if pv.Annotations["pv.kubernetes.io/provisioned-by"] != e.name {
+			continue
+		}
+		if len(pv.Finalizers) > 0 {
+			pv.Finalizers = nil
+			_, _ = e.s.Kube.CoreV1().PersistentVolumes().Update(ctx, &pv, metav1.UpdateOptions{})
+		}
+		_ = e.s.Kube.CoreV1().PersistentVolumes().Delete(ctx, pv.Name, metav1.DeleteOptions{})
+	}
+}
+
+// chapSecret reads the PV's CHAP Secret.
+func (e *env) chapSecret(pv *corev1.PersistentVolume) *corev1.Secret {
+	e.t.Helper()
+	ref := pv.Spec.ISCSI.SecretRef
+	if ref == nil {
+		e.t.Fatalf("PV %s has no CHAP secretRef", pv.Name)
+	}
+	s, err := e.s.Kube.CoreV1().Secrets(ref.Namespace).Get(context.Background(), ref.Name, metav1.GetOptions{})
+	if err != nil {
+		e.t.Fatalf("get CHAP Secret %s/%s: %v", ref.Namespace, ref.Name, err)
+	}
+	return s
+}
+
+// loginFromPV logs into the PV's LUN from userspace with nothing but the PV's
+// spec.iscsi and its CHAP Secret (what the kubelet uses) and returns its size.
+func (e *env) loginFromPV(pv *corev1.PersistentVolume) (int64, error) {
+	e.t.Helper()
+	src := pv.Spec.ISCSI
+	if src.InitiatorName == nil {
+		e.t.Fatalf("PV %s has no initiatorName", pv.Name)
+	}
+	sec := e.chapSecret(pv)
+	return framework.ReadCapacity(context.Background(), framework.ISCSILogin{
+		Initiator: *src.InitiatorName,
+		Portal:    src.TargetPortal,
+		IQN:       src.IQN,
+		LUN:       src.Lun,
+		Username:  string(sec.Data["node.session.auth.username"]),
+		Password:  string(sec.Data["node.session.auth.password"]),
+	})
+}
+
+func noPasswordIn(t *testing.T, what string, texts []string, password string) {
+	t.Helper()
+	if password == "" {
+		t.Fatalf("no password to look for")
+	}
+	for _, s := range texts {
+		if strings.Contains(s, password) {
+			t.Errorf("%s contains the CHAP password: %q", what, s)
+		}
+	}
+}
+
+func describe(pv *corev1.PersistentVolume) string {
+	if pv.Spec.ISCSI != nil {
+		return fmt.Sprintf("iscsi %s %s lun %d", pv.Spec.ISCSI.TargetPortal, pv.Spec.ISCSI.IQN, pv.Spec.ISCSI.Lun)
+	}
+	return "other source"
+}
