@@ -11,12 +11,19 @@ INTEGRATION_TIMEOUT ?= 45m
 # packages whose tests need the local stack
 INTEGRATION_PKGS := ./test/integration/...
 
-.PHONY: all build test test-unit test-integration lint local-up local-down local-purge clean
+.PHONY: all build demo demo-down test test-unit test-integration lint local-up local-down local-purge clean
 
 all: build
 
 build:
 	$(GO) build -o $(BIN)/cinder-provisioner ./cmd/cinder-provisioner
+
+# THE main job: real Cinder volumes for real PVCs on the local stack
+demo:
+	bash hack/demo.sh
+
+demo-down:
+	bash hack/demo-down.sh
 
 test: test-unit test-integration
 

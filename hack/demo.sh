@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# demo.sh - `make demo`: provision real Cinder volumes for real PVCs on the
+# local stack, show what came out, then show a deletion. Re-runnable: it
+# reuses the stack and the provisioner when they already run and starts the
+# demo's claims afresh. `make demo-down` stops everything it started.
+set -euo pipefail
+LOG_TAG=demo
+source "$(dirname "$0")/lib.sh"
+cd "$REPO_ROOT"
+
+DEMO=${DEMO_LAB:-/tmp/cinder-provisioner/demo}
+mkdir -p "$DEMO"
+step_log=""
+trap 'rc=$?; [ $rc = 0 ] || log "FAILED (exit $rc)${step_log:+; log: $step_log}"' EXIT
+
+log "1/6 building the provisioner"
+step_log=$DEMO/build.log
+make -s build > "$step_log" 2>&1 || die "build failed; see $step_log"
+
+log "2/6 bringing up the local stack (Cinder + Kubernetes on 127.0.0.1; the first run builds Kubernetes, ~10 min)"
+step_log=$DEMO/local-up.log
+bash hack/local-up.sh > "$step_log" 2>&1 || die "local stack failed; see $step_log"
+set -a; source "$OUT/env"; set +a
+K() { "$KUBECTL" --kubeconfig "$KUBECONFIG" "$@"; }
+cinder() { curl -sf -H "X-Auth-Token: $CINDER_TOKEN" -H "OpenStack-API-Version: volume 3.54" "$CINDER_ENDPOINT/$1"; }
+
+log "3/6 starting cinder-provisioner (log: $DEMO/provisioner.log)"
+step_log=$DEMO/provisioner.log
+K create namespace cinder-provisioner --dry-run=client -o yaml | K apply -f - >/dev/null
+if running "$DEMO/provisioner.pid"; then
+  log "cinder-provisioner already running (pid $(cat "$DEMO/provisioner.pid"))"
+else
+  setsid _output/bin/cinder-provisioner --kubeconfig "$KUBECONFIG" --cloud-config "$CLOUD_CONFIG" \
+    --cluster-id local-demo --secret-namespace cinder-provisioner \
+    --iscsi-initiator-name iqn.2026-11.org.cinder-provisioner:demo \
+    --leader-elect=false --metrics-address 127.0.0.1:18080 -v 2 \
+    >> "$DEMO/provisioner.log" 2>&1 < /dev/null &
+  echo $! > "$DEMO/provisioner.pid"
+  wait_for 30 "provisioner /healthz" curl -sf http://127.0.0.1:18080/healthz \
+    || die "cinder-provisioner did not become healthy; see $DEMO/provisioner.log"
+  log "cinder-provisioner started (pid $(cat "$DEMO/provisioner.pid")), metrics on http://127.0.0.1:18080/metrics"
+fi
+
+log "4/6 applying examples/local (StorageClasses and claims, one of them raw block)"
+step_log=$DEMO/apply.log
+if K get namespace cinder-demo >/dev/null 2>&1; then
+  log "removing the previous run's claims first"
+  K delete namespace cinder-demo --wait=true --timeout=120s >> "$step_log" 2>&1 || die "could not remove the previous demo namespace; see $step_log"
+  for i in $(seq 1 600); do
+    [ -z "$(K get pv -o jsonpath='{range .items[?(@.spec.claimRef.namespace=="cinder-demo")]}{.metadata.name}{"\n"}{end}')" ] && break
+    sleep 0.2
+  done
+fi
+K apply -f examples/local/storageclasses.yaml -f examples/local/claims.yaml >> "$step_log" 2>&1 || die "kubectl apply failed; see $step_log"
+t0=$(date +%s%N)
+
+log "5/6 waiting for the iSCSI claims to be Bound"
+step_log=$DEMO/provisioner.log
+bound() { [ "$(K -n cinder-demo get pvc "$1" -o jsonpath='{.status.phase}')" = Bound ]; }
+for c in web-data db-data raw-block; do
+  wait_for 120 "claim $c" bound $c \
+    || die "claim $c not Bound after 120 s: $(K -n cinder-demo describe pvc $c | tail -5)"
+done
+log "all iSCSI claims Bound $(( ($(date +%s%N) - t0) / 1000000 )) ms after they were created"
+refused() { K -n cinder-demo get events --field-selector involvedObject.name=on-nfs,reason=UnsupportedTransport -o name | grep -q .; }
+wait_for 60 "nfs refusal" refused \
+  || die "no UnsupportedTransport event on claim on-nfs"
+
+echo
+refusals=()
+printf '%-10s %-6s %-41s %-37s %-7s %-9s %-44s %s\n' CLAIM SIZE PV "CINDER VOLUME" STATUS TRANSPORT TARGET "iSCSI LOGIN (PV fields only)"
+for c in web-data db-data raw-block on-nfs; do
+  pv=$(K -n cinder-demo get pvc $c -o jsonpath='{.spec.volumeName}')
+  if [ -z "$pv" ]; then
+    reason=$(K -n cinder-demo get events --field-selector involvedObject.name=$c,type=Warning \
+      -o jsonpath='{range .items[?(@.reason!="ProvisioningFailed")]}{.reason}{"\n"}{end}' | tail -1)
+    msg=$(K -n cinder-demo get events --field-selector involvedObject.name=$c,reason=$reason -o jsonpath='{.items[-1:].message}')
+    printf '%-10s %-6s %-41s %-37s %-7s %-9s %-44s %s\n' $c "-" "(refused: $reason)" "(created, then deleted)" "-" "-" "-" "-"
+    refusals+=("$c: $reason: $msg")
+    continue
+  fi
+  size=$(K get pv $pv -o jsonpath='{.spec.capacity.storage}')
+  vol=$(K get pv $pv -o jsonpath='{.metadata.annotations.cinder\.openstack\.org/volume-id}')
+  status=$(cinder volumes/$vol | python3 -c 'import json,sys; print(json.load(sys.stdin)["volume"]["status"])')
+  portal=$(K get pv $pv -o jsonpath='{.spec.iscsi.targetPortal}')
+  iqn=$(K get pv $pv -o jsonpath='{.spec.iscsi.iqn}')
+  lun=$(K get pv $pv -o jsonpath='{.spec.iscsi.lun}')
+  ini=$(K get pv $pv -o jsonpath='{.spec.iscsi.initiatorName}')
+  sns=$(K get pv $pv -o jsonpath='{.spec.iscsi.secretRef.namespace}')
+  sname=$(K get pv $pv -o jsonpath='{.spec.iscsi.secretRef.name}')
+  user=$(K -n $sns get secret $sname -o jsonpath='{.data.node\.session\.auth\.username}' | base64 -d)
+  pass=$(K -n $sns get secret $sname -o jsonpath='{.data.node\.session\.auth\.password}' | base64 -d)
+  if bytes=$(iscsi-readcapacity16 -i "$ini" "iscsi://$user%$pass@$portal/$iqn/$lun" 2>/dev/null | sed -n 's/^Total size:\s*//p') && [ -n "$bytes" ]; then
+    login="ok, read $((bytes / 1024 / 1024)) MiB LUN"
+  else
+    login="FAILED"
+  fi
+  printf '%-10s %-6s %-41s %-37s %-7s %-9s %-44s %s\n' $c "$size" "$pv" "$vol" "$status" iscsi "${portal} ...${iqn: -24}:$lun" "$login"
+done
+echo
+for r in "${refusals[@]}"; do echo "  $r"; done
+echo
+
+log "6/6 deleting claim web-data: its PV, export, CHAP Secret and Cinder volume go"
+vol=$(K get pv "$(K -n cinder-demo get pvc web-data -o jsonpath='{.spec.volumeName}')" -o jsonpath='{.metadata.annotations.cinder\.openstack\.org/volume-id}')
+K -n cinder-demo delete pvc web-data --wait=false >/dev/null
+gone() { [ "$(curl -s -o /dev/null -w '%{http_code}' -H "X-Auth-Token: $CINDER_TOKEN" "$CINDER_ENDPOINT/volumes/$vol")" = 404 ]; }
+wait_for 120 "volume $vol deleted" gone || die "Cinder volume $vol still exists; see $DEMO/provisioner.log"
+log "Cinder volume $vol is gone (GET -> 404)"
+log "DONE. Explore: source $OUT/env; \$KUBECTL get pvc -A; make demo-down stops everything"
