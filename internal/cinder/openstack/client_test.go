@@ -230,7 +230,7 @@ func TestErrorMapping(t *testing.T) {
 			s := newServer(t, "3.70")
 			s.onJSON("GET /volumes/v1", tc.status, tc.body)
 			c, reg := s.client(ExportAuto)
-			c.sc.ProviderClient.MaxBackoffRetries = 1
+			c.sc.MaxBackoffRetries = 1
 			_, err := c.GetVolume(context.Background(), "v1")
 			if !errors.Is(err, tc.kind) {
 				t.Fatalf("got %v, want %v", err, tc.kind)

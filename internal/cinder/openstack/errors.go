@@ -49,7 +49,7 @@ func classify(err error) (kind error, message string, ctxErr error) {
 	var reauth *gophercloud.ErrUnableToReauthenticate
 	if errors.As(err, &reauth) {
 		k, m, c := classify(reauth.ErrReauth)
-		if k == cinder.ErrUnavailable {
+		if errors.Is(k, cinder.ErrUnavailable) {
 			return k, "re-authentication failed: " + m, c
 		}
 		return cinder.ErrUnauthorized, "token expired and re-authentication failed: " + m, c
@@ -175,18 +175,18 @@ func clip(s string) string {
 }
 
 func outcomeOf(kind error) string {
-	switch kind {
-	case nil:
+	switch {
+	case kind == nil:
 		return outcomeSuccess
-	case cinder.ErrNotFound:
+	case errors.Is(kind, cinder.ErrNotFound):
 		return outcomeNotFound
-	case cinder.ErrQuotaExceeded:
+	case errors.Is(kind, cinder.ErrQuotaExceeded):
 		return outcomeQuota
-	case cinder.ErrConflict:
+	case errors.Is(kind, cinder.ErrConflict):
 		return outcomeConflict
-	case cinder.ErrInvalid:
+	case errors.Is(kind, cinder.ErrInvalid):
 		return outcomeInvalid
-	case cinder.ErrUnavailable:
+	case errors.Is(kind, cinder.ErrUnavailable):
 		return outcomeUnavailable
 	default:
 		return outcomeError

@@ -19,6 +19,7 @@ type Process struct {
 	cmd     *exec.Cmd
 	done    chan struct{}
 	err     error
+	killed  bool // by Kill: its exit error is expected
 }
 
 // ProvisionerBinary is the binary `make build` writes.
@@ -44,17 +45,19 @@ func Start(t testing.TB, name, bin string, args ...string) *Process {
 	cmd.Stdout, cmd.Stderr = f, f
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
-		f.Close()
+		_ = f.Close()
 		t.Fatalf("start %s: %v", name, err)
 	}
 	p := &Process{Name: name, LogPath: logPath, cmd: cmd, done: make(chan struct{})}
 	go func() {
 		p.err = cmd.Wait()
-		f.Close()
+		_ = f.Close()
 		close(p.done)
 	}()
 	t.Cleanup(func() {
-		p.Stop(t)
+		if err := p.Stop(t); err != nil && !p.killed {
+			t.Logf("%s exited: %v", name, err)
+		}
 		if t.Failed() {
 			t.Logf("--- log of %s (pid %d) ---\n%s", name, cmd.Process.Pid, tail(p.Log(), 60))
 		}
@@ -84,6 +87,7 @@ func (p *Process) Exited() bool {
 // Kill sends SIGKILL and waits for the process to end: a crash.
 func (p *Process) Kill(t testing.TB) {
 	t.Helper()
+	p.killed = true
 	_ = p.cmd.Process.Signal(syscall.SIGKILL)
 	<-p.done
 }
