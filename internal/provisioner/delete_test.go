@@ -1,0 +1,235 @@
+package provisioner
+
+import (
+	"errors"
+	"slices"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/sig-storage-lib-external-provisioner/v13/controller"
+
+	"github.com/cinder-provisioner/cinder-provisioner/internal/cinder"
+	"github.com/cinder-provisioner/cinder-provisioner/internal/cinder/fake"
+)
+
+// provisioned provisions the test claim with params and forgets the calls
+// that took.
+func provisioned(t *testing.T, e *env, params map[string]string) *corev1.PersistentVolume {
+	t.Helper()
+	pv, _, err := e.provision(options(newClaim(claimSpec{}), newClass(params)))
+	if err != nil {
+		t.Fatalf("Provision: %v", err)
+	}
+	e.cinder.ResetCalls()
+	return pv
+}
+
+func (e *env) secretExists(namespace, name string) bool {
+	e.t.Helper()
+	_, err := e.kube.CoreV1().Secrets(namespace).Get(e.ctx, name, metav1.GetOptions{})
+	if err != nil && !apierrors.IsNotFound(err) {
+		e.t.Fatal(err)
+	}
+	return err == nil
+}
+
+func TestDeleteRemovesSecretExportAndVolume(t *testing.T) {
+	const classIQN = "iqn.2026-01.org.example:class-initiator"
+	e := newEnv(t)
+	pv := provisioned(t, e, map[string]string{"initiatorName": classIQN})
+	volumeID, exportID := pv.Annotations[AnnVolumeID], pv.Annotations[AnnExportID]
+	secret := pv.Spec.ISCSI.SecretRef
+	if !e.secretExists(secret.Namespace, secret.Name) {
+		t.Fatal("no CHAP Secret after Provision")
+	}
+
+	if err := e.p.Delete(e.ctx, pv); err != nil {
+		t.Fatalf("Delete: %v", err)
+	}
+	want := []string{fake.OpUnexport, fake.OpDeleteVolume, fake.OpWaitForVolumeDeleted}
+	if got := e.ops(); !slices.Equal(got, want) {
+		t.Errorf("Cinder calls = %q, want %q", got, want)
+	}
+	un := e.calls(fake.OpUnexport)[0]
+	if un.VolumeID != volumeID || un.ExportID != exportID {
+		t.Errorf("unexported %s %s, want %s %s", un.VolumeID, un.ExportID, volumeID, exportID)
+	}
+	if un.Connector.Initiator != classIQN || un.Connector.Host != testHost {
+		t.Errorf("unexport connector = %+v, want the recorded one (initiator %s)", un.Connector, classIQN)
+	}
+	if _, ok := e.cinder.Volume(volumeID); ok {
+		t.Errorf("volume %s still exists", volumeID)
+	}
+	if e.secretExists(secret.Namespace, secret.Name) {
+		t.Errorf("CHAP Secret %s/%s still exists", secret.Namespace, secret.Name)
+	}
+	// done is done: a second Delete (the library retrying) succeeds
+	if err := e.p.Delete(e.ctx, pv); err != nil {
+		t.Errorf("second Delete: %v", err)
+	}
+}
+
+func TestDeleteOfAVolumeAlreadyGoneSucceeds(t *testing.T) {
+	e := newEnv(t)
+	pv := provisioned(t, e, nil)
+	id := pv.Annotations[AnnVolumeID]
+	if err := e.cinder.Unexport(e.ctx, id, pv.Annotations[AnnExportID], cinder.Connector{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.cinder.DeleteVolume(e.ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.p.Delete(e.ctx, pv); err != nil {
+		t.Errorf("Delete: %v", err)
+	}
+}
+
+func TestDeleteIgnoresPVsThatAreNotOurs(t *testing.T) {
+	retain := func(pv *corev1.PersistentVolume) {
+		pv.Spec.PersistentVolumeReclaimPolicy = corev1.PersistentVolumeReclaimRetain
+	}
+	tests := []struct {
+		name   string
+		mutate func(pv *corev1.PersistentVolume)
+	}{
+		{"another provisioner's identity", func(pv *corev1.PersistentVolume) { pv.Annotations[AnnProvisionerIdentity] = "example.com/other" }},
+		{"no identity", func(pv *corev1.PersistentVolume) { delete(pv.Annotations, AnnProvisionerIdentity) }},
+		{"no volume annotation", func(pv *corev1.PersistentVolume) { pv.Annotations = nil }},
+		{"reclaim policy Retain", retain},
+		{"reclaim policy Recycle", func(pv *corev1.PersistentVolume) {
+			pv.Spec.PersistentVolumeReclaimPolicy = corev1.PersistentVolumeReclaimRecycle
+		}},
+		{"legacy PV with Retain", func(pv *corev1.PersistentVolume) {
+			id := pv.Annotations[AnnVolumeID]
+			pv.Annotations = map[string]string{annLegacyVolumeID: id, annLegacyIdentity: "some-identity"}
+			retain(pv)
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t)
+			pv := provisioned(t, e, nil)
+			id := pv.Annotations[AnnVolumeID]
+			before, _ := e.cinder.Volume(id)
+			tc.mutate(pv)
+
+			err := e.p.Delete(e.ctx, pv)
+			var ie *controller.IgnoredError
+			if !errors.As(err, &ie) {
+				t.Fatalf("Delete = %v (%T), want an *controller.IgnoredError", err, err)
+			}
+			if ops := e.ops(); len(ops) != 0 {
+				t.Errorf("Cinder calls = %q, want none", ops)
+			}
+			after, ok := e.cinder.Volume(id)
+			if !ok || after.Status != before.Status || !slices.Equal(after.AttachmentIDs, before.AttachmentIDs) {
+				t.Errorf("volume changed: %+v -> %+v", before, after)
+			}
+			if ref := pv.Spec.ISCSI.SecretRef; !e.secretExists(ref.Namespace, ref.Name) {
+				t.Error("the CHAP Secret was deleted")
+			}
+		})
+	}
+}
+
+func TestDeleteKeepsASecretThatIsNotThePVs(t *testing.T) {
+	e := newEnv(t)
+	pv := provisioned(t, e, nil)
+	ref := pv.Spec.ISCSI.SecretRef
+	// someone replaced the Secret with one of their own, same name
+	if err := e.kube.CoreV1().Secrets(ref.Namespace).Delete(e.ctx, ref.Name, metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	theirs := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: ref.Name, Namespace: ref.Namespace, Labels: map[string]string{"app": "theirs"}}}
+	if _, err := e.kube.CoreV1().Secrets(ref.Namespace).Create(e.ctx, theirs, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.p.Delete(e.ctx, pv); err != nil {
+		t.Fatalf("Delete: %v", err)
+	}
+	if !e.secretExists(ref.Namespace, ref.Name) {
+		t.Error("Delete removed a Secret without the PV's label")
+	}
+	if _, ok := e.cinder.Volume(pv.Annotations[AnnVolumeID]); ok {
+		t.Error("volume still exists")
+	}
+}
+
+func TestDeleteLegacyPV(t *testing.T) {
+	e := newEnv(t)
+	const pvName = "pvc-legacy"
+	id := e.cinder.AddVolume(cinder.Volume{Name: pvName, SizeGiB: 1, Multiattach: true})
+	var exports []string
+	for range 2 {
+		exp, err := e.cinder.Export(e.ctx, id, cinder.Connector{Initiator: testIQN, Host: "old-provisioner"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		exports = append(exports, exp.ID)
+	}
+	legacySecret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: pvName + "-secret", Namespace: "app"}}
+	if _, err := e.kube.CoreV1().Secrets("app").Create(e.ctx, legacySecret, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	e.cinder.ResetCalls()
+	initiator := testIQN
+	pv := &corev1.PersistentVolume{
+		ObjectMeta: metav1.ObjectMeta{Name: pvName, Annotations: map[string]string{
+			annLegacyVolumeID: id,
+			annLegacyIdentity: "2a5d5d5e-1c1e-11e8-8f2a-0242ac110002",
+		}},
+		Spec: corev1.PersistentVolumeSpec{
+			PersistentVolumeReclaimPolicy: corev1.PersistentVolumeReclaimDelete,
+			ClaimRef:                      &corev1.ObjectReference{Namespace: "app", Name: "data"},
+			PersistentVolumeSource: corev1.PersistentVolumeSource{ISCSI: &corev1.ISCSIPersistentVolumeSource{
+				TargetPortal: "127.0.0.1:3260", IQN: "iqn.2010-10.org.openstack:volume-" + id, InitiatorName: &initiator,
+				SessionCHAPAuth: true, SecretRef: &corev1.SecretReference{Name: pvName + "-secret"},
+			}},
+		},
+	}
+
+	if err := e.p.Delete(e.ctx, pv); err != nil {
+		t.Fatalf("Delete: %v", err)
+	}
+	want := []string{fake.OpGetVolume, fake.OpUnexport, fake.OpUnexport, fake.OpDeleteVolume, fake.OpWaitForVolumeDeleted}
+	if got := e.ops(); !slices.Equal(got, want) {
+		t.Errorf("Cinder calls = %q, want %q", got, want)
+	}
+	var unexported []string
+	for _, c := range e.calls(fake.OpUnexport) {
+		unexported = append(unexported, c.ExportID)
+	}
+	if !slices.Equal(unexported, exports) {
+		t.Errorf("unexported %q, want every export %q", unexported, exports)
+	}
+	if _, ok := e.cinder.Volume(id); ok {
+		t.Error("volume still exists")
+	}
+	if e.secretExists("app", pvName+"-secret") {
+		t.Error("the original provisioner's CHAP Secret still exists")
+	}
+}
+
+func TestDeleteFailureIsReturned(t *testing.T) {
+	e := newEnv(t)
+	pv := provisioned(t, e, nil)
+	id := pv.Annotations[AnnVolumeID]
+	e.cinder.FailNext(fake.OpDeleteVolume, cinder.NewError("delete volume", id, cinder.ErrUnavailable, ""))
+	err := e.p.Delete(e.ctx, pv)
+	if !errors.Is(err, cinder.ErrUnavailable) {
+		t.Fatalf("Delete = %v, want the Cinder failure", err)
+	}
+	want := "delete volume " + id + " of PV " + pv.Name + ": delete volume " + id + ": cinder unavailable"
+	if err.Error() != want {
+		t.Errorf("Delete =\n%s\nwant\n%s", err, want)
+	}
+	// the retry finishes the job
+	if err := e.p.Delete(e.ctx, pv); err != nil {
+		t.Fatalf("retry: %v", err)
+	}
+	if _, ok := e.cinder.Volume(id); ok {
+		t.Error("volume still exists")
+	}
+}

@@ -1,0 +1,88 @@
+package provisioner
+
+import (
+	"errors"
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/cinder-provisioner/cinder-provisioner/internal/cinder"
+	"github.com/cinder-provisioner/cinder-provisioner/internal/mapper"
+)
+
+// claimError is a claim the provisioner cannot serve as it is.
+type claimError struct{ msg string }
+
+func (e *claimError) Error() string { return e.msg }
+
+// missingSecretError is an admin-supplied Secret a StorageClass names that
+// does not exist.
+type missingSecretError struct{ namespace, name string }
+
+func (e *missingSecretError) Error() string {
+	return fmt.Sprintf("Secret %s/%s named by the StorageClass (cephSecretName/cephSecretNamespace) does not exist: create it with the Ceph user's userID and userKey", e.namespace, e.name) //nolint:staticcheck // starts with a Kubernetes kind
+}
+
+// nameConflictError is a Cinder volume that carries the PV's name but
+// belongs to another cluster: it is never touched.
+type nameConflictError struct{ name, id, cluster string }
+
+func (e *nameConflictError) Error() string {
+	return fmt.Sprintf("Cinder volume %s named %s belongs to cluster %q, not this one: it is left alone; check that every cluster sharing this Cinder project has its own --cluster-id", e.id, e.name, e.cluster)
+}
+
+// failure classifies a Provision error for the Warning Event on the claim:
+// the reason, and a hint on what to do that the error itself does not give.
+func failure(err error) (reason, hint string) {
+	var (
+		pe  *ParameterError
+		mpe *mapper.ParameterError
+		ce  *claimError
+		mse *missingSecretError
+		nce *nameConflictError
+		ute *mapper.UnsupportedTransportError
+		fe  *mapper.FieldError
+		vse *cinder.VolumeStatusError
+		dne *cinder.DuplicateNameError
+	)
+	switch {
+	case errors.As(err, &pe), errors.As(err, &mpe):
+		return ReasonInvalidParameter, "fix the StorageClass parameters"
+	case errors.As(err, &ce):
+		return ReasonInvalidClaim, ""
+	case errors.As(err, &mse):
+		return ReasonMissingSecret, ""
+	case errors.As(err, &nce), errors.As(err, &dne):
+		return ReasonNameConflict, "remove or rename the other volume in Cinder"
+	case errors.As(err, &ute):
+		return ReasonUnsupportedTransport, "use a volume type whose backend exports over iSCSI, Ceph RBD or Fibre Channel"
+	case errors.As(err, &fe):
+		return ReasonInvalidConnectionInfo, "check the Cinder backend's export configuration"
+	case errors.Is(err, cinder.ErrQuotaExceeded):
+		return ReasonQuotaExceeded, "raise the project's Cinder quota or free volumes"
+	case errors.As(err, &vse), errors.Is(err, cinder.ErrVolumeError):
+		return ReasonVolumeError, "check the cinder-scheduler and cinder-volume logs for this volume (no backend for the type or zone, or backend failure)"
+	case errors.Is(err, cinder.ErrInvalid), errors.Is(err, cinder.ErrNotFound):
+		return ReasonCinderRejected, "check the StorageClass's type and availability against Cinder's volume types and zones"
+	case errors.Is(err, cinder.ErrUnauthorized):
+		return ReasonCinderRejected, "check the provisioner's Cinder credentials"
+	case transient(err):
+		return ReasonCinderUnavailable, "will retry"
+	default:
+		return ReasonProvisioningFailed, ""
+	}
+}
+
+// warn records a Warning Event on the claim. Errors never carry credentials:
+// the Cinder side and the mappers guarantee that.
+func (p *Provisioner) warn(claim *corev1.PersistentVolumeClaim, err error) {
+	if p.recorder == nil || claim == nil {
+		return
+	}
+	reason, hint := failure(err)
+	msg := err.Error()
+	if hint != "" {
+		msg += " (" + hint + ")"
+	}
+	p.recorder.Event(claim, corev1.EventTypeWarning, reason, msg)
+}

@@ -1,0 +1,47 @@
+package provisioner
+
+// PV annotations. They record what Delete needs to undo Provision.
+const (
+	// AnnVolumeID is the Cinder volume id behind the PV.
+	AnnVolumeID = "cinder.openstack.org/volume-id"
+	// AnnExportMethod is how the volume was exported: attachments or legacy.
+	AnnExportMethod = "cinder.openstack.org/export-method"
+	// AnnExportID is the export to remove on delete (the attachment id).
+	AnnExportID = "cinder.openstack.org/export-id"
+	// AnnConnector is the connector the volume was exported to (JSON, no
+	// credentials): legacy unexport must send the same one.
+	AnnConnector = "cinder.openstack.org/connector"
+	// AnnProvisionerIdentity names the provisioner that owns the PV.
+	AnnProvisionerIdentity = "cinder.openstack.org/provisioner-identity"
+
+	// Annotations of PVs made by the original standalone-cinder provisioner;
+	// such PVs can still be deleted.
+	annLegacyVolumeID = "cinderVolumeId"
+	annLegacyIdentity = "standaloneCinderProvisionerIdentity"
+)
+
+// Cinder volume metadata keys: who a volume belongs to, for people and for
+// an orphan finder.
+const (
+	MetaClusterID    = "cinder.openstack.org/cluster-id"
+	MetaPVCNamespace = "cinder.openstack.org/pvc-namespace"
+	MetaPVCName      = "cinder.openstack.org/pvc-name"
+	MetaPVName       = "cinder.openstack.org/pv-name"
+	MetaProvisioner  = "cinder.openstack.org/provisioner"
+)
+
+// Event reasons of the Warning events recorded on claims. Each says what went
+// wrong; the message says what to do. docs/troubleshooting.md lists them.
+const (
+	ReasonInvalidParameter      = "InvalidStorageClassParameter"
+	ReasonInvalidClaim          = "UnsupportedClaim"
+	ReasonMissingSecret         = "MissingSecret"
+	ReasonQuotaExceeded         = "CinderQuotaExceeded"
+	ReasonCinderRejected        = "CinderRequestRejected"
+	ReasonCinderUnavailable     = "CinderUnavailable"
+	ReasonVolumeError           = "CinderVolumeError"
+	ReasonNameConflict          = "CinderVolumeNameConflict"
+	ReasonUnsupportedTransport  = "UnsupportedTransport"
+	ReasonInvalidConnectionInfo = "InvalidConnectionInfo"
+	ReasonProvisioningFailed    = "CinderProvisioningFailed"
+)
