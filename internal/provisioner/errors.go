@@ -31,6 +31,18 @@ func (e *nameConflictError) Error() string {
 	return fmt.Sprintf("Cinder volume %s named %s belongs to cluster %q, not this one: it is left alone; check that every cluster sharing this Cinder project has its own --cluster-id", e.id, e.name, e.cluster)
 }
 
+// nodeError is a selected node whose annotations the provisioner cannot use.
+type nodeError struct {
+	node string
+	err  error
+}
+
+func (e *nodeError) Error() string {
+	return fmt.Sprintf("node %s: %v: fix the node's FC annotations or set fcWWPNs in the StorageClass", e.node, e.err)
+}
+
+func (e *nodeError) Unwrap() error { return e.err }
+
 // failure classifies a Provision error for the Warning Event on the claim:
 // the reason, and a hint on what to do that the error itself does not give.
 func failure(err error) (reason, hint string) {
@@ -40,6 +52,7 @@ func failure(err error) (reason, hint string) {
 		ce  *claimError
 		mse *missingSecretError
 		nce *nameConflictError
+		ne  *nodeError
 		ute *mapper.UnsupportedTransportError
 		fe  *mapper.FieldError
 		vse *cinder.VolumeStatusError
@@ -50,6 +63,8 @@ func failure(err error) (reason, hint string) {
 		return ReasonInvalidParameter, "fix the StorageClass parameters"
 	case errors.As(err, &ce):
 		return ReasonInvalidClaim, ""
+	case errors.As(err, &ne):
+		return ReasonInvalidNodeAnnotation, ""
 	case errors.As(err, &mse):
 		return ReasonMissingSecret, ""
 	case errors.As(err, &nce), errors.As(err, &dne):

@@ -44,4 +44,8 @@ const (
 	ReasonUnsupportedTransport  = "UnsupportedTransport"
 	ReasonInvalidConnectionInfo = "InvalidConnectionInfo"
 	ReasonProvisioningFailed    = "CinderProvisioningFailed"
+	ReasonInvalidNodeAnnotation = "InvalidNodeAnnotation"
+	// ReasonPartialConnectionInfo: the volume was provisioned, but some of
+	// the paths Cinder offered (portals, FC targets) could not go into the PV.
+	ReasonPartialConnectionInfo = "PartialConnectionInfo"
 )

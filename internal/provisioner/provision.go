@@ -112,6 +112,9 @@ func (p *Provisioner) provision(ctx context.Context, opts controller.ProvisionOp
 	}
 	for _, w := range res.Warnings {
 		klog.FromContext(ctx).Info("Connection info partly unusable", "volumeID", vol.ID, "warning", w)
+		if p.recorder != nil {
+			p.recorder.Event(opts.PVC, corev1.EventTypeWarning, ReasonPartialConnectionInfo, fmt.Sprintf("volume %s: %s", vol.ID, w))
+		}
 	}
 	for _, s := range res.Secrets {
 		if err := p.applySecret(ctx, s); err != nil {
@@ -245,7 +248,7 @@ func (p *Provisioner) connectorFor(ctx context.Context, opts controller.Provisio
 		if err == nil {
 			wwpns, wwnns, err := mapper.NodeWWNs(node)
 			if err != nil {
-				return c, &ParameterError{Key: "node " + node.Name, Problem: err.Error()}
+				return c, &nodeError{node: node.Name, err: err}
 			}
 			if len(wwpns) > 0 {
 				c.WWPNs, c.WWNNs = wwpns, wwnns
