@@ -6,6 +6,7 @@ SHELL := /bin/bash
 
 GO ?= go
 BIN := _output/bin
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
 GOLANGCI_LINT_VERSION ?= v2.15.0
 INTEGRATION_TIMEOUT ?= 45m
 # packages whose tests need the local stack
@@ -16,7 +17,7 @@ INTEGRATION_PKGS := ./test/integration/...
 all: build
 
 build:
-	$(GO) build -o $(BIN)/cinder-provisioner ./cmd/cinder-provisioner
+	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN)/cinder-provisioner ./cmd/cinder-provisioner
 
 # THE main job: real Cinder volumes for real PVCs on the local stack
 demo:
