@@ -1,0 +1,482 @@
+package deploy
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gophercloud/gophercloud/v2"
+	"github.com/gophercloud/gophercloud/v2/openstack/blockstorage/v3/volumes"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	storagev1 "k8s.io/api/storage/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+
+	"github.com/cinder-provisioner/cinder-provisioner/test/integration/framework"
+)
+
+const (
+	// timeout bounds each wait for the provisioner or the PV binder.
+	timeout = 90 * time.Second
+	// rbacTimeout bounds the wait for new bindings to reach the authorizer.
+	rbacTimeout = 30 * time.Second
+
+	metaClusterID   = "cinder.openstack.org/cluster-id"
+	annVolumeID     = "cinder.openstack.org/volume-id"
+	annSelectedNode = "volume.kubernetes.io/selected-node"
+	pvFinalizer     = "external-provisioner.volume.kubernetes.io/finalizer"
+)
+
+// The rules of deploy/kubernetes are least privilege (every rule commented,
+// no wildcard, Secrets never granted cluster-wide); the Helm chart grants the
+// same rules; the example overlay renders.
+func TestManifestRulesAreLeastPrivilegeAndTheChartMatches(t *testing.T) {
+	s := framework.Get(t)
+	base := kustomize(t, s, "deploy/kubernetes")
+	checkRules(t, base)
+	checkRuleComments(t, filepath.Join(s.RepoRoot, "deploy", "kubernetes", "rbac.yaml"))
+
+	if r := base.clusterRole(secretsClusterRole); r == nil {
+		t.Errorf("the base defines no ClusterRole %s for RoleBindings to grant Secrets with", secretsClusterRole)
+	}
+	for _, b := range base.clusterRoleBindings {
+		if b.RoleRef.Name == secretsClusterRole {
+			t.Errorf("ClusterRoleBinding %s binds %s cluster-wide", b.Name, secretsClusterRole)
+		}
+	}
+
+	chartRBAC := filepath.Join(s.RepoRoot, "deploy", "helm", "cinder-provisioner", "templates", "rbac.yaml")
+	checkRuleComments(t, chartRBAC)
+	checkRuleComments(t, filepath.Join(s.RepoRoot, "deploy", "helm", "cinder-provisioner", "templates", "secret-namespaces.yaml"))
+	checkRuleComments(t, filepath.Join(s.RepoRoot, "deploy", "example-overlay", "secret-namespaces.yaml"))
+	chart := decode(t, chartRBAC, stripTemplate(readFile(t, chartRBAC)))
+	if got, want := ruleSet(chart), ruleSet(base); got != want {
+		t.Errorf("the chart's RBAC differs from the base's:\nchart:\n%s\nbase:\n%s", got, want)
+	}
+
+	overlay := kustomize(t, s, "deploy/example-overlay")
+	var chapBinding bool
+	for _, b := range overlay.roleBindings {
+		if b.Namespace != baseNamespace && b.RoleRef.Kind == "ClusterRole" && b.RoleRef.Name == secretsClusterRole {
+			chapBinding = true
+		}
+	}
+	if !chapBinding {
+		t.Errorf("deploy/example-overlay has no RoleBinding of %s in another namespace (chapSecretNamespace)", secretsClusterRole)
+	}
+	checkRules(t, overlay)
+}
+
+// ruleSet is every rule of the ClusterRoles and Roles, by role name, one
+// line per rule, sorted: comparable across the base and the chart.
+func ruleSet(m manifests) string {
+	var lines []string
+	add := func(kind, name string, rules []rbacv1.PolicyRule) {
+		for _, r := range rules {
+			lines = append(lines, fmt.Sprintf("%s %s: groups=%v resources=%v names=%v verbs=%v",
+				kind, name, r.APIGroups, r.Resources, r.ResourceNames, r.Verbs))
+		}
+	}
+	for _, r := range m.clusterRoles {
+		add("ClusterRole", chartName(r.Name), r.Rules)
+	}
+	for _, r := range m.roles {
+		add("Role", chartName(r.Name), r.Rules)
+	}
+	slices.Sort(lines)
+	return strings.Join(lines, "\n")
+}
+
+// The ServiceAccount of deploy/kubernetes can run the provisioner: with a
+// token of it, the real binary (leader election on) provisions two iSCSI
+// claims on tgtfile (CHAP Secret in its own namespace, and in a
+// chapSecretNamespace granted as deploy/example-overlay shows), reads the
+// selected node of a WaitForFirstConsumer claim, records Events, and deletes
+// everything again, with no "forbidden" in its log. And it can do nothing
+// else: every grant and a list of plausible overreaches are asked of the API
+// server, and a cluster-wide list of Secrets is refused.
+func TestBaseRBACIsEnoughForTheProvisionerAndNoMore(t *testing.T) {
+	s := framework.Get(t)
+	start := time.Now()
+	base := kustomize(t, s, "deploy/kubernetes")
+	in := install(t, s, base)
+	claimsNS := s.Namespace(t, "claims")
+	chapNS := s.Namespace(t, "chap")
+	otherNS := s.Namespace(t, "other")
+
+	// chapSecretNamespace: the RoleBinding deploy/example-overlay shows.
+	overlay := kustomize(t, s, "deploy/example-overlay")
+	var chapBinding bool
+	for _, b := range overlay.roleBindings {
+		if b.Namespace == baseNamespace || b.RoleRef.Name != secretsClusterRole {
+			continue
+		}
+		rb := in.roleBinding(t, b, chapNS)
+		if _, err := s.Kube.RbacV1().RoleBindings(chapNS).Create(context.Background(), rb, metav1.CreateOptions{}); err != nil {
+			t.Fatalf("create RoleBinding %s/%s: %v", chapNS, rb.Name, err)
+		}
+		chapBinding = true
+	}
+	if !chapBinding {
+		t.Fatalf("deploy/example-overlay has no RoleBinding of %s for a chapSecretNamespace", secretsClusterRole)
+	}
+
+	sa := in.serviceAccount(t, s)
+	// The authorizer learns of new bindings from its informers: wait for
+	// one grant of each binding before asking the rest.
+	for _, a := range []access{
+		{"list", "", "persistentvolumes", ""},
+		{"create", "", "secrets", in.ns},
+		{"create", "coordination.k8s.io", "leases", in.ns},
+		{"create", "", "secrets", chapNS},
+	} {
+		framework.Eventually(t, rbacTimeout, "ServiceAccount never got "+a.String(), func(ctx context.Context) (bool, error) {
+			return sa.can(ctx, a)
+		})
+	}
+	t.Logf("installed %s with its RBAC, token minted (%s)", in.ns, time.Since(start).Round(time.Millisecond))
+
+	t.Run("grants", func(t *testing.T) {
+		checkAccess(t, sa, true, []access{
+			{"list", "", "persistentvolumes", ""},
+			{"watch", "", "persistentvolumes", ""},
+			{"create", "", "persistentvolumes", ""},
+			{"delete", "", "persistentvolumes", ""},
+			{"patch", "", "persistentvolumes", ""},
+			{"get", "", "persistentvolumeclaims", claimsNS},
+			{"list", "", "persistentvolumeclaims", ""},
+			{"watch", "", "persistentvolumeclaims", ""},
+			{"update", "", "persistentvolumeclaims", claimsNS},
+			{"list", "storage.k8s.io", "storageclasses", ""},
+			{"watch", "storage.k8s.io", "storageclasses", ""},
+			{"get", "", "nodes", ""},
+			{"create", "", "events", claimsNS},
+			{"patch", "", "events", claimsNS},
+			{"create", "", "events", "default"}, // Events on PVs
+			{"get", "", "secrets", in.ns},
+			{"create", "", "secrets", in.ns},
+			{"update", "", "secrets", in.ns},
+			{"delete", "", "secrets", in.ns},
+			{"get", "coordination.k8s.io", "leases", in.ns},
+			{"create", "coordination.k8s.io", "leases", in.ns},
+			{"update", "coordination.k8s.io", "leases", in.ns},
+		})
+	})
+	t.Run("refusals", func(t *testing.T) {
+		checkAccess(t, sa, false, []access{
+			// Secrets: by name, in its own namespace (and where an admin
+			// binds them) only.
+			{"list", "", "secrets", ""},
+			{"get", "", "secrets", ""},
+			{"get", "", "secrets", claimsNS},
+			{"create", "", "secrets", claimsNS},
+			{"get", "", "secrets", otherNS},
+			{"get", "", "secrets", "kube-system"},
+			{"list", "", "secrets", in.ns},
+			{"watch", "", "secrets", in.ns},
+			{"patch", "", "secrets", in.ns},
+			// Nothing it does not call.
+			{"get", "", "persistentvolumes", ""},
+			{"update", "", "persistentvolumes", ""},
+			{"create", "", "persistentvolumeclaims", claimsNS},
+			{"delete", "", "persistentvolumeclaims", claimsNS},
+			{"patch", "", "persistentvolumeclaims", claimsNS},
+			{"create", "storage.k8s.io", "storageclasses", ""},
+			{"delete", "storage.k8s.io", "storageclasses", ""},
+			{"list", "", "nodes", ""},
+			{"patch", "", "nodes", ""},
+			{"update", "", "events", claimsNS},
+			{"delete", "", "events", claimsNS},
+			{"list", "", "events", claimsNS},
+			{"create", "events.k8s.io", "events", claimsNS},
+			{"create", "coordination.k8s.io", "leases", otherNS},
+			{"delete", "coordination.k8s.io", "leases", in.ns},
+			{"list", "", "pods", ""},
+			{"get", "", "configmaps", in.ns},
+			{"create", "", "serviceaccounts", in.ns},
+			{"escalate", "rbac.authorization.k8s.io", "clusterroles", ""},
+		})
+		// And the API server says so, not only the review.
+		_, err := sa.client.CoreV1().Secrets("").List(context.Background(), metav1.ListOptions{})
+		if !apierrors.IsForbidden(err) {
+			t.Errorf("ServiceAccount lists Secrets cluster-wide: err = %v, want Forbidden", err)
+		}
+		_, err = sa.client.CoreV1().Secrets(claimsNS).Get(context.Background(), "anything", metav1.GetOptions{})
+		if !apierrors.IsForbidden(err) {
+			t.Errorf("ServiceAccount gets a Secret in the claims' namespace: err = %v, want Forbidden", err)
+		}
+	})
+	if t.Failed() {
+		return
+	}
+
+	// The real binary under the ServiceAccount's token.
+	cinderClient := s.CinderClient(t)
+	cinderClient.Microversion = "3.54"
+	clusterID := in.id
+	name := in.id + ".cinder.openstack.org/standalone-cinder"
+	s.CleanupVolumesWithMetadata(t, cinderClient, metaClusterID, clusterID)
+	t.Cleanup(func() { deletePVs(t, s, name) })
+
+	p := framework.Start(t, "provisioner", s.ProvisionerBinary(t),
+		"--kubeconfig", sa.kubeconfig,
+		"--cloud-config", s.CloudConf,
+		"--provisioner-name", name,
+		"--cluster-id", clusterID,
+		"--secret-namespace", in.ns,
+		"--metrics-address", "",
+		"--leader-elect=true",
+		"--leader-elect-namespace", in.ns,
+		"--leader-elect-lease-duration", "4s",
+		"--leader-elect-renew-deadline", "3s",
+		"--leader-elect-retry-period", "1s",
+		"-v", "4",
+	)
+	leaseName := strings.ReplaceAll(name, "/", "-")
+	leaderStart := time.Now()
+	framework.Eventually(t, timeout, "provisioner never held Lease "+in.ns+"/"+leaseName, func(ctx context.Context) (bool, error) {
+		if p.Exited() {
+			return false, fmt.Errorf("provisioner exited:\n%s", p.Log())
+		}
+		l, err := s.Kube.CoordinationV1().Leases(in.ns).Get(ctx, leaseName, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return false, nil
+		}
+		if err != nil {
+			return false, err
+		}
+		return l.Spec.HolderIdentity != nil && *l.Spec.HolderIdentity != "", nil
+	})
+	t.Logf("leader in %s", time.Since(leaderStart).Round(time.Millisecond))
+
+	immediate := storageClass(t, s, name, map[string]string{"type": "tgtfile"}, storagev1.VolumeBindingImmediate)
+	otherNamespace := storageClass(t, s, name, map[string]string{"type": "tgtfile", "chapSecretNamespace": chapNS}, storagev1.VolumeBindingImmediate)
+	// No scheduler here: the claim carries the annotation the scheduler
+	// would set. The node does not exist; the provisioner's get of it must
+	// be allowed (a 404 is fine, a 403 is not).
+	delayed := storageClass(t, s, name, map[string]string{"type": "tgtfile"}, storagev1.VolumeBindingWaitForFirstConsumer)
+
+	type want struct {
+		class, secretNS string
+		annotations     map[string]string
+	}
+	claims := map[string]want{
+		"own-namespace":  {immediate, in.ns, nil},
+		"chap-namespace": {otherNamespace, chapNS, nil},
+		"selected-node":  {delayed, in.ns, map[string]string{annSelectedNode: "node-" + in.id}},
+	}
+	provisionStart := time.Now()
+	for claimName, w := range claims {
+		claim(t, s, claimsNS, claimName, w.class, w.annotations)
+	}
+	pvs := map[string]*corev1.PersistentVolume{}
+	for claimName, w := range claims {
+		pv := waitBound(t, s, claimsNS, claimName)
+		pvs[claimName] = pv
+		if pv.Spec.ISCSI == nil || pv.Spec.ISCSI.SecretRef == nil {
+			t.Fatalf("PV %s of claim %s: no iSCSI source with a CHAP secretRef: %+v", pv.Name, claimName, pv.Spec.PersistentVolumeSource)
+		}
+		ref := pv.Spec.ISCSI.SecretRef
+		if ref.Namespace != w.secretNS {
+			t.Errorf("claim %s: CHAP Secret in namespace %s, want %s", claimName, ref.Namespace, w.secretNS)
+		}
+		if _, err := s.Kube.CoreV1().Secrets(ref.Namespace).Get(context.Background(), ref.Name, metav1.GetOptions{}); err != nil {
+			t.Errorf("claim %s: CHAP Secret %s/%s: %v", claimName, ref.Namespace, ref.Name, err)
+		}
+		if !slices.Contains(pv.Finalizers, pvFinalizer) {
+			t.Errorf("PV %s lacks finalizer %s (finalizers %v)", pv.Name, pvFinalizer, pv.Finalizers)
+		}
+	}
+	t.Logf("%d claims bound in %s", len(claims), time.Since(provisionStart).Round(time.Millisecond))
+	vols, err := framework.VolumesWithMetadata(context.Background(), cinderClient, metaClusterID, clusterID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(vols) != len(claims) {
+		t.Errorf("%d Cinder volumes of cluster %s, want %d", len(vols), clusterID, len(claims))
+	}
+
+	// Events were written: the library's on the claims, client-go's on the Lease.
+	waitEvent(t, s, claimsNS, "own-namespace", "ProvisioningSucceeded")
+	waitEvent(t, s, in.ns, leaseName, "LeaderElection")
+
+	deleteStart := time.Now()
+	for claimName := range claims {
+		if err := s.Kube.CoreV1().PersistentVolumeClaims(claimsNS).Delete(context.Background(), claimName, metav1.DeleteOptions{}); err != nil {
+			t.Fatalf("delete claim %s: %v", claimName, err)
+		}
+	}
+	for claimName, pv := range pvs {
+		ref := pv.Spec.ISCSI.SecretRef
+		framework.Eventually(t, timeout, "PV "+pv.Name+" of claim "+claimName+" never deleted", func(ctx context.Context) (bool, error) {
+			_, err := s.Kube.CoreV1().PersistentVolumes().Get(ctx, pv.Name, metav1.GetOptions{})
+			return apierrors.IsNotFound(err), ignoreNotFound(err)
+		})
+		framework.Eventually(t, timeout, "CHAP Secret "+ref.Namespace+"/"+ref.Name+" never deleted", func(ctx context.Context) (bool, error) {
+			_, err := s.Kube.CoreV1().Secrets(ref.Namespace).Get(ctx, ref.Name, metav1.GetOptions{})
+			return apierrors.IsNotFound(err), ignoreNotFound(err)
+		})
+		volID := pv.Annotations[annVolumeID]
+		framework.Eventually(t, timeout, "Cinder volume "+volID+" of PV "+pv.Name+" never deleted", func(ctx context.Context) (bool, error) {
+			_, err := volumes.Get(ctx, cinderClient, volID).Extract()
+			return gophercloud.ResponseCodeIs(err, 404), nil
+		})
+	}
+	t.Logf("%d claims deleted with their PVs, Secrets and Cinder volumes in %s", len(claims), time.Since(deleteStart).Round(time.Millisecond))
+
+	if p.Exited() {
+		t.Errorf("provisioner exited:\n%s", p.Log())
+	}
+	if lines := matchingLines(p.Log(), forbidden); len(lines) > 0 {
+		t.Errorf("the provisioner was refused something with the base's RBAC:\n%s", strings.Join(lines, "\n"))
+	}
+	t.Logf("total %s", time.Since(start).Round(time.Millisecond))
+}
+
+var forbidden = regexp.MustCompile(`(?i)forbidden|unauthorized`)
+
+func matchingLines(log string, re *regexp.Regexp) []string {
+	var out []string
+	for _, line := range strings.Split(log, "\n") {
+		if re.MatchString(line) {
+			out = append(out, line)
+		}
+	}
+	return out
+}
+
+func checkAccess(t *testing.T, sa serviceAccount, want bool, list []access) {
+	t.Helper()
+	for _, a := range list {
+		got, err := sa.can(context.Background(), a)
+		if err != nil {
+			t.Fatalf("SelfSubjectAccessReview %s: %v", a, err)
+		}
+		if got != want {
+			if want {
+				t.Errorf("ServiceAccount may not %s: the provisioner needs it", a)
+			} else {
+				t.Errorf("ServiceAccount may %s: more than the provisioner needs", a)
+			}
+		}
+	}
+}
+
+func storageClass(t *testing.T, s *framework.Stack, provisioner string, params map[string]string, mode storagev1.VolumeBindingMode) string {
+	t.Helper()
+	sc := &storagev1.StorageClass{
+		ObjectMeta:        metav1.ObjectMeta{Name: framework.UniqueName("it-rbac")},
+		Provisioner:       provisioner,
+		Parameters:        params,
+		VolumeBindingMode: &mode,
+	}
+	if _, err := s.Kube.StorageV1().StorageClasses().Create(context.Background(), sc, metav1.CreateOptions{}); err != nil {
+		t.Fatalf("create StorageClass: %v", err)
+	}
+	t.Cleanup(func() {
+		deleteIgnoringNotFound(t, "StorageClass "+sc.Name, s.Kube.StorageV1().StorageClasses().Delete, sc.Name)
+	})
+	return sc.Name
+}
+
+func claim(t *testing.T, s *framework.Stack, ns, name, class string, annotations map[string]string) {
+	t.Helper()
+	pvc := &corev1.PersistentVolumeClaim{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Annotations: annotations},
+		Spec: corev1.PersistentVolumeClaimSpec{
+			StorageClassName: &class,
+			AccessModes:      []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+			Resources: corev1.VolumeResourceRequirements{
+				Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")},
+			},
+		},
+	}
+	if _, err := s.Kube.CoreV1().PersistentVolumeClaims(ns).Create(context.Background(), pvc, metav1.CreateOptions{}); err != nil {
+		t.Fatalf("create claim %s: %v", name, err)
+	}
+}
+
+func waitBound(t *testing.T, s *framework.Stack, ns, name string) *corev1.PersistentVolume {
+	t.Helper()
+	var pvName string
+	framework.Eventually(t, timeout, "claim "+name+" never bound", func(ctx context.Context) (bool, error) {
+		c, err := s.Kube.CoreV1().PersistentVolumeClaims(ns).Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return false, err
+		}
+		pvName = c.Spec.VolumeName
+		return c.Status.Phase == corev1.ClaimBound, nil
+	})
+	pv, err := s.Kube.CoreV1().PersistentVolumes().Get(context.Background(), pvName, metav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("get PV %s: %v", pvName, err)
+	}
+	return pv
+}
+
+func waitEvent(t *testing.T, s *framework.Stack, ns, object, reason string) {
+	t.Helper()
+	sel := fields.Set{"involvedObject.name": object, "reason": reason}.AsSelector().String()
+	framework.Eventually(t, timeout, "no "+reason+" Event on "+ns+"/"+object, func(ctx context.Context) (bool, error) {
+		evs, err := s.Kube.CoreV1().Events(ns).List(ctx, metav1.ListOptions{FieldSelector: sel})
+		if err != nil {
+			return false, err
+		}
+		return len(evs.Items) > 0, nil
+	})
+}
+
+// deletePVs removes what is left of the provisioner's PVs when the test
+// ends (the provisioner has stopped by then, so its finalizer goes too).
+func deletePVs(t *testing.T, s *framework.Stack, provisioner string) {
+	ctx := context.Background()
+	pvs, err := s.Kube.CoreV1().PersistentVolumes().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Errorf("cleanup: list PVs: %v", err)
+		return
+	}
+	for _, pv := range pvs.Items {
+		if pv.Annotations["pv.kubernetes.io/provisioned-by"] != provisioner {
+			continue
+		}
+		if len(pv.Finalizers) > 0 {
+			pv.Finalizers = nil
+			_, _ = s.Kube.CoreV1().PersistentVolumes().Update(ctx, &pv, metav1.UpdateOptions{})
+		}
+		deleteIgnoringNotFound(t, "PV "+pv.Name, s.Kube.CoreV1().PersistentVolumes().Delete, pv.Name)
+	}
+}
+
+func ignoreNotFound(err error) error {
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	return err
+}
+
+// chartName maps a name the chart templates as {{ fullname }}-suffix (made
+// "templated-suffix" by stripTemplate) to the base's name.
+func chartName(name string) string {
+	if rest, ok := strings.CutPrefix(name, "templated"); ok {
+		return baseNamespace + rest
+	}
+	return name
+}
+
+func readFile(t *testing.T, path string) []byte {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("read %s: %v", path, err)
+	}
+	return data
+}
