@@ -33,7 +33,7 @@ const (
 )
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr, env{Getenv: os.Getenv, ReadFile: os.ReadFile}))
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr, env{Getenv: os.Getenv, ReadFile: os.ReadFile, Stdin: os.Stdin}))
 }
 
 // newFlagSet returns the program's flags bound to o.
@@ -43,9 +43,11 @@ func newFlagSet(o *Options, stderr io.Writer) *pflag.FlagSet {
 	fs.SortFlags = true
 	o.AddFlags(fs)
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: %s [flags]\n\n"+
+		fmt.Fprintf(stderr, "Usage: %s [flags]\n"+
+			"       %s check [flags]    check the Cinder configuration (--probe: a volume's whole life cycle)\n"+
+			"       %s orphans [flags]  list (--delete: delete) Cinder volumes without a PV, PVs without a volume\n\n"+
 			"A Kubernetes external dynamic provisioner that fulfils PersistentVolumeClaims with OpenStack Cinder volumes.\n\n"+
-			"Flags:\n%s", programName, fs.FlagUsages())
+			"Flags:\n%s", programName, programName, programName, fs.FlagUsages())
 	}
 	return fs
 }
@@ -53,6 +55,11 @@ func newFlagSet(o *Options, stderr io.Writer) *pflag.FlagSet {
 // run is main without os.Exit: it parses args, sets up and runs the
 // controller until a signal, and returns the exit code.
 func run(args []string, stdout, stderr io.Writer, e env) int {
+	if len(args) > 0 {
+		if sub, ok := subcommands[args[0]]; ok {
+			return sub(args[1:], stdout, stderr, e)
+		}
+	}
 	o := NewOptions()
 	fs := newFlagSet(o, stderr)
 	if err := fs.Parse(args); err != nil {

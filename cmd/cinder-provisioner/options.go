@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"regexp"
 	"strconv"
@@ -203,6 +204,7 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 type env struct {
 	Getenv   func(string) string
 	ReadFile func(string) ([]byte, error)
+	Stdin    io.Reader // answers the prompts of the operator subcommands
 }
 
 // ownNamespace is the namespace the provisioner runs in, or "" outside a
@@ -271,59 +273,15 @@ func (o *Options) Validate() error {
 		bad("kube-api-burst", "%d: must be at least 1", o.KubeAPIBurst)
 	}
 
-	if o.CloudConfig != "" && o.Cloud != "" {
-		bad("cloud", "cannot be combined with --cloud-config: choose the INI file or clouds.yaml")
-	}
-	if o.CloudsFile != "" && o.Cloud == "" {
-		bad("clouds-file", "needs --cloud (or $OS_CLOUD) to name the cloud to use")
-	}
-	switch o.CinderAPI {
-	case openstack.ExportAuto, openstack.ExportAttachments, openstack.ExportLegacy:
-	default:
-		bad("cinder-api", "%q: want auto, attachments or legacy", o.CinderAPI)
-	}
-
-	if o.ProvisionerName == "" {
-		bad("provisioner-name", "must not be empty")
-	} else if msgs := validation.IsQualifiedName(strings.ToLower(o.ProvisionerName)); len(msgs) > 0 {
-		bad("provisioner-name", "%q is not a valid StorageClass provisioner name: %s", o.ProvisionerName, strings.Join(msgs, "; "))
-	}
-	switch {
-	case o.ClusterID == "":
-		bad("cluster-id", "is required: a stable name for this cluster, written into the metadata of every Cinder volume")
-	case len(o.ClusterID) > 63 || !clusterIDPattern.MatchString(o.ClusterID):
-		bad("cluster-id", "%q: want at most 63 lower-case letters, digits, '-' and '.', starting and ending with a letter or digit", o.ClusterID)
-	}
+	errs = append(errs, o.validateCinder()...)
+	errs = append(errs, o.validateIdentity()...)
 	if o.SecretNamespace == "" {
 		bad("secret-namespace", "is required outside a cluster ($POD_NAMESPACE is not set and there is no service account namespace)")
 	} else if msgs := validation.IsDNS1123Label(o.SecretNamespace); len(msgs) > 0 {
 		bad("secret-namespace", "%q is not a valid namespace name: %s", o.SecretNamespace, strings.Join(msgs, "; "))
 	}
 
-	if o.ISCSIInitiatorName != "" {
-		if err := validateISCSIName(o.ISCSIInitiatorName); err != nil {
-			bad("iscsi-initiator-name", "%v", err)
-		}
-	}
-	wwpns, err := mapper.ParseWWNs(o.FCWWPNs)
-	if err != nil {
-		bad("fc-wwpns", "%v", err)
-	}
-	wwnns, err := mapper.ParseWWNs(o.FCWWNNs)
-	if err != nil {
-		bad("fc-wwnns", "%v", err)
-	}
-	if len(wwnns) > 0 && len(wwpns) == 0 {
-		bad("fc-wwnns", "needs --fc-wwpns: Cinder's FC drivers match port names")
-	}
-	if o.ConnectorIP != "" && net.ParseIP(o.ConnectorIP) == nil {
-		bad("connector-ip", "%q is not an IP address", o.ConnectorIP)
-	}
-	if o.ConnectorHost != "" {
-		if msgs := validation.IsDNS1123Subdomain(strings.ToLower(o.ConnectorHost)); len(msgs) > 0 {
-			bad("connector-host", "%q is not a valid host name: %s", o.ConnectorHost, strings.Join(msgs, "; "))
-		}
-	}
+	errs = append(errs, o.validateConnector()...)
 
 	if o.Workers < 1 {
 		bad("workers", "%d: must be at least 1", o.Workers)
@@ -351,6 +309,82 @@ func (o *Options) Validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// badFlag returns a function that appends an error naming a flag to errs.
+func badFlag(errs *[]error) func(flag, format string, args ...any) {
+	return func(flag, format string, args ...any) {
+		*errs = append(*errs, fmt.Errorf("--%s: %s", flag, fmt.Sprintf(format, args...)))
+	}
+}
+
+// validateCinder checks the flags that say where Cinder is and how volumes
+// are exported.
+func (o *Options) validateCinder() []error {
+	var errs []error
+	bad := badFlag(&errs)
+	if o.CloudConfig != "" && o.Cloud != "" {
+		bad("cloud", "cannot be combined with --cloud-config: choose the INI file or clouds.yaml")
+	}
+	if o.CloudsFile != "" && o.Cloud == "" {
+		bad("clouds-file", "needs --cloud (or $OS_CLOUD) to name the cloud to use")
+	}
+	switch o.CinderAPI {
+	case openstack.ExportAuto, openstack.ExportAttachments, openstack.ExportLegacy:
+	default:
+		bad("cinder-api", "%q: want auto, attachments or legacy", o.CinderAPI)
+	}
+
+	return errs
+}
+
+// validateIdentity checks --provisioner-name and --cluster-id.
+func (o *Options) validateIdentity() []error {
+	var errs []error
+	bad := badFlag(&errs)
+	if o.ProvisionerName == "" {
+		bad("provisioner-name", "must not be empty")
+	} else if msgs := validation.IsQualifiedName(strings.ToLower(o.ProvisionerName)); len(msgs) > 0 {
+		bad("provisioner-name", "%q is not a valid StorageClass provisioner name: %s", o.ProvisionerName, strings.Join(msgs, "; "))
+	}
+	switch {
+	case o.ClusterID == "":
+		bad("cluster-id", "is required: a stable name for this cluster, written into the metadata of every Cinder volume")
+	case len(o.ClusterID) > 63 || !clusterIDPattern.MatchString(o.ClusterID):
+		bad("cluster-id", "%q: want at most 63 lower-case letters, digits, '-' and '.', starting and ending with a letter or digit", o.ClusterID)
+	}
+	return errs
+}
+
+// validateConnector checks the connector flags.
+func (o *Options) validateConnector() []error {
+	var errs []error
+	bad := badFlag(&errs)
+	if o.ISCSIInitiatorName != "" {
+		if err := validateISCSIName(o.ISCSIInitiatorName); err != nil {
+			bad("iscsi-initiator-name", "%v", err)
+		}
+	}
+	wwpns, err := mapper.ParseWWNs(o.FCWWPNs)
+	if err != nil {
+		bad("fc-wwpns", "%v", err)
+	}
+	wwnns, err := mapper.ParseWWNs(o.FCWWNNs)
+	if err != nil {
+		bad("fc-wwnns", "%v", err)
+	}
+	if len(wwnns) > 0 && len(wwpns) == 0 {
+		bad("fc-wwnns", "needs --fc-wwpns: Cinder's FC drivers match port names")
+	}
+	if o.ConnectorIP != "" && net.ParseIP(o.ConnectorIP) == nil {
+		bad("connector-ip", "%q is not an IP address", o.ConnectorIP)
+	}
+	if o.ConnectorHost != "" {
+		if msgs := validation.IsDNS1123Subdomain(strings.ToLower(o.ConnectorHost)); len(msgs) > 0 {
+			bad("connector-host", "%q is not a valid host name: %s", o.ConnectorHost, strings.Join(msgs, "; "))
+		}
+	}
+	return errs
 }
 
 func (o *Options) validateLeaderElection() []error {
