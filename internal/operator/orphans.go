@@ -155,14 +155,14 @@ func printOrphanVolumes(p printer, clusterID string, orphans []orphanVolume, now
 		return
 	}
 	tw := tabwriter.NewWriter(p.w, 0, 4, 2, ' ', 0)
-	_, _ = fmt.Fprintln(tw, "  ID\tNAME\tSTATUS\tSIZE\tCLAIM\tCREATED\t")
+	_, _ = fmt.Fprintln(tw, "  ID\tNAME\tSTATUS\tSIZE\tCLAIM\tCREATED")
 	for _, o := range orphans {
 		v := o.vol
 		claim := "-"
 		if ns, n := v.Metadata[provisioner.MetaPVCNamespace], v.Metadata[provisioner.MetaPVCName]; n != "" {
 			claim = ns + "/" + n
 		}
-		_, _ = fmt.Fprintf(tw, "  %s\t%s\t%s\t%dGi\t%s\t%s\t\n", v.ID, orDash(v.Name), v.Status, v.SizeGiB, claim, created(v.CreatedAt, now))
+		_, _ = fmt.Fprintf(tw, "  %s\t%s\t%s\t%dGi\t%s\t%s\n", v.ID, orDash(v.Name), v.Status, v.SizeGiB, claim, created(v.CreatedAt, now))
 	}
 	_ = tw.Flush()
 	for _, o := range orphans {
@@ -212,13 +212,13 @@ func reportPVsWithoutVolume(ctx context.Context, cfg OrphansConfig, p printer, p
 	p.printf("PVs of provisioner %s whose Cinder volume is gone: %d\n", cfg.ProvisionerName, len(found))
 	if len(found) > 0 {
 		tw := tabwriter.NewWriter(p.w, 0, 4, 2, ' ', 0)
-		_, _ = fmt.Fprintln(tw, "  PV\tVOLUME ID\tPHASE\tCLAIM\tCREATED\t")
+		_, _ = fmt.Fprintln(tw, "  PV\tVOLUME ID\tPHASE\tCLAIM\tCREATED")
 		for _, g := range found {
 			claim := "-"
 			if ref := g.pv.Spec.ClaimRef; ref != nil {
 				claim = ref.Namespace + "/" + ref.Name
 			}
-			_, _ = fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t\n", g.pv.Name, g.id, orDash(string(g.pv.Status.Phase)), claim,
+			_, _ = fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", g.pv.Name, g.id, orDash(string(g.pv.Status.Phase)), claim,
 				g.pv.CreationTimestamp.UTC().Format(time.RFC3339))
 		}
 		_ = tw.Flush()
@@ -245,7 +245,11 @@ func deleteOrphans(ctx context.Context, cfg OrphansConfig, p printer, orphans []
 	}
 	if !cfg.Yes {
 		p.printf("delete %d volumes? [y/N] ", len(todo))
-		if !confirmed(cfg.In) {
+		yes, answered := confirmed(cfg.In)
+		if !answered {
+			p.printf("\n") // end the prompt's line
+		}
+		if !yes {
 			p.printf("Not deleting.\n")
 			return nil
 		}
@@ -275,17 +279,18 @@ func deleteOrphans(ctx context.Context, cfg OrphansConfig, p printer, orphans []
 	return nil
 }
 
-// confirmed reads one line and reports whether it says yes.
-func confirmed(in io.Reader) bool {
+// confirmed reads one line and reports whether it says yes, and whether a
+// whole line was read (a terminal echoed its newline).
+func confirmed(in io.Reader) (yes, answered bool) {
 	if in == nil {
-		return false
+		return false, false
 	}
-	line, _ := bufio.NewReader(in).ReadString('\n')
+	line, err := bufio.NewReader(in).ReadString('\n')
 	switch strings.ToLower(strings.TrimSpace(line)) {
 	case "y", "yes":
-		return true
+		return true, err == nil
 	}
-	return false
+	return false, err == nil
 }
 
 // deleteOrphan deletes one volume after checking again that it is still the
