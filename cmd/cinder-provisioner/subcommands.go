@@ -156,11 +156,12 @@ func runOrphans(args []string, stdout, stderr io.Writer, e env) int {
 	fs := subcommandFlagSet("orphans", "--cluster-id=NAME [--cloud-config=FILE | --cloud=NAME] [--kubeconfig=FILE] [--delete [--yes]] [flags]",
 		"Lists the Cinder volumes whose metadata "+"cinder.openstack.org/cluster-id is --cluster-id but that no PV names, and the PVs of\n"+
 			"--provisioner-name whose Cinder volume is gone. --delete deletes the volumes of the first kind after confirmation (never PVs);\n"+
-			"a volume still creating and younger than "+operator.InFlightAge.String()+" is reported but not deleted.",
+			"a volume younger than --min-age is reported but not deleted (a provisioner may be working on it).",
 		o, stderr, cinderFlags, kubeFlags, connectorFlags, []string{"cluster-id", "provisioner-name"})
 	del := fs.Bool("delete", false, "Delete the Cinder volumes without a PV (after a confirmation prompt). PVs are never deleted.")
 	yes := fs.Bool("yes", false, "With --delete: do not ask for confirmation.")
 	wait := fs.Duration("delete-wait", 5*time.Minute, "With --delete: how long to wait for each volume to go.")
+	minAge := fs.Duration("min-age", operator.InFlightAge, "With --delete: volumes younger than this are never deleted, whatever their status (a provisioner may be between creating a volume and its PV). 0: no protection.")
 	if code, done := parseSubcommand(fs, args, stderr); done {
 		return code
 	}
@@ -199,6 +200,7 @@ func runOrphans(args []string, stdout, stderr io.Writer, e env) int {
 				Yes:             *yes,
 				Connector:       connector,
 				DeleteWait:      *wait,
+				MinAge:          orphanMinAge(*minAge),
 			})
 		}
 	}
@@ -207,4 +209,13 @@ func runOrphans(args []string, stdout, stderr io.Writer, e env) int {
 		return exitError
 	}
 	return exitOK
+}
+
+// orphanMinAge turns the --min-age flag into operator.OrphansConfig.MinAge,
+// where 0 means the default: --min-age=0 asks for no protection.
+func orphanMinAge(d time.Duration) time.Duration {
+	if d <= 0 {
+		return -1
+	}
+	return d
 }

@@ -19,9 +19,9 @@ import (
 	"github.com/cinder-provisioner/cinder-provisioner/internal/provisioner"
 )
 
-// InFlightAge is how long a volume may stay "creating" before orphans
-// deletes it: a younger one may belong to a provisioner that has not yet
-// created its PV.
+// InFlightAge is the default age below which orphans never deletes a
+// volume, whatever its status: a provisioner may be between creating it,
+// exporting it and creating its PV (or still waiting for Cinder).
 const InFlightAge = 10 * time.Minute
 
 // defaultDeleteWait bounds the wait for one volume to go.
@@ -54,6 +54,16 @@ type OrphansConfig struct {
 	Now func() time.Time
 	// DeleteWait bounds the wait for each volume to go; 0: 5 minutes.
 	DeleteWait time.Duration
+	// MinAge: younger volumes are reported but never deleted. 0 means
+	// InFlightAge; a negative value protects none.
+	MinAge time.Duration
+}
+
+func (c OrphansConfig) minAge() time.Duration {
+	if c.MinAge == 0 {
+		return InFlightAge
+	}
+	return c.MinAge
 }
 
 // orphanVolume is a Cinder volume of the cluster without a PV.
@@ -84,8 +94,8 @@ func Orphans(ctx context.Context, cfg OrphansConfig) error {
 	if err != nil {
 		return fmt.Errorf("list Cinder volumes of cluster %s: %w", cfg.ClusterID, err)
 	}
-	orphans := findOrphanVolumes(cfg.ClusterID, vols, pvs, now())
-	printOrphanVolumes(p, cfg.ClusterID, orphans, now())
+	orphans := findOrphanVolumes(cfg.ClusterID, vols, pvs, now(), cfg.minAge())
+	printOrphanVolumes(p, cfg.ClusterID, orphans, now(), cfg.minAge())
 
 	var errs []error
 	if err := reportPVsWithoutVolume(ctx, cfg, p, pvs); err != nil {
@@ -126,7 +136,7 @@ func pvNameOf(v cinder.Volume) string {
 
 // findOrphanVolumes returns the volumes of clusterID (metadata compared
 // again: the filter is Cinder's) that no PV names or points to.
-func findOrphanVolumes(clusterID string, vols []cinder.Volume, pvs []corev1.PersistentVolume, now time.Time) []orphanVolume {
+func findOrphanVolumes(clusterID string, vols []cinder.Volume, pvs []corev1.PersistentVolume, now time.Time, minAge time.Duration) []orphanVolume {
 	names := map[string]bool{}
 	ids := map[string]bool{}
 	for _, pv := range pvs {
@@ -140,16 +150,16 @@ func findOrphanVolumes(clusterID string, vols []cinder.Volume, pvs []corev1.Pers
 		if v.Metadata[provisioner.MetaClusterID] != clusterID || names[pvNameOf(v)] || ids[v.ID] {
 			continue
 		}
-		out = append(out, orphanVolume{vol: v, inFlight: isInFlight(v, now)})
+		out = append(out, orphanVolume{vol: v, inFlight: isInFlight(v, now, minAge)})
 	}
 	return out
 }
 
-func isInFlight(v cinder.Volume, now time.Time) bool {
-	return v.Status == cinder.StatusCreating && now.Sub(v.CreatedAt) < InFlightAge
+func isInFlight(v cinder.Volume, now time.Time, minAge time.Duration) bool {
+	return now.Sub(v.CreatedAt) < minAge
 }
 
-func printOrphanVolumes(p printer, clusterID string, orphans []orphanVolume, now time.Time) {
+func printOrphanVolumes(p printer, clusterID string, orphans []orphanVolume, now time.Time, minAge time.Duration) {
 	p.printf("Cinder volumes of cluster %s without a PV: %d\n", clusterID, len(orphans))
 	if len(orphans) == 0 {
 		return
@@ -167,7 +177,7 @@ func printOrphanVolumes(p printer, clusterID string, orphans []orphanVolume, now
 	_ = tw.Flush()
 	for _, o := range orphans {
 		if o.inFlight {
-			p.printf("  %s is still creating and younger than %s: a provisioner may be working on it; not deleted\n", o.vol.ID, InFlightAge)
+			p.printf("  %s is younger than %s: a provisioner may be working on it; not deleted\n", o.vol.ID, minAge)
 		}
 	}
 }
@@ -307,8 +317,8 @@ func deleteOrphan(ctx context.Context, cfg OrphansConfig, id string, now func() 
 	if got := v.Metadata[provisioner.MetaClusterID]; got != cfg.ClusterID {
 		return fmt.Sprintf("skipped: its cluster id is now %q, not %q", got, cfg.ClusterID), nil
 	}
-	if isInFlight(*v, now()) {
-		return fmt.Sprintf("skipped: creating and younger than %s", InFlightAge), nil
+	if isInFlight(*v, now(), cfg.minAge()) {
+		return fmt.Sprintf("skipped: younger than %s", cfg.minAge()), nil
 	}
 	if name := pvNameOf(*v); name != "" {
 		_, err := cfg.Kube.CoreV1().PersistentVolumes().Get(ctx, name, metav1.GetOptions{})

@@ -47,7 +47,7 @@ func pv(name, volumeID, identity string) *corev1.PersistentVolume {
 // world is a cluster with:
 //   - bound: volume with a PV
 //   - orphan: volume of the cluster without a PV (available, old)
-//   - young: volume of the cluster creating for 1 minute, no PV
+//   - young: volume of the cluster, available for 1 minute, no PV (a provisioner may be exporting it)
 //   - stuck: volume of the cluster creating for an hour, no PV
 //   - foreign: volume of another cluster without a PV
 //   - pv-gone: PV of the provisioner whose volume does not exist
@@ -63,7 +63,7 @@ func newWorld() *world {
 	w := &world{cinder: f}
 	w.bnd = f.AddVolume(cinder.Volume{Name: "pvc-bound", SizeGiB: 1, Metadata: meta(testCluster, "pvc-bound"), CreatedAt: now.Add(-time.Hour)})
 	w.orphan = f.AddVolume(cinder.Volume{Name: "pvc-orphan", SizeGiB: 2, Metadata: meta(testCluster, "pvc-orphan"), CreatedAt: now.Add(-time.Hour)})
-	w.young = f.AddVolume(cinder.Volume{Name: "pvc-young", SizeGiB: 1, Status: cinder.StatusCreating, Metadata: meta(testCluster, "pvc-young"), CreatedAt: now.Add(-time.Minute)})
+	w.young = f.AddVolume(cinder.Volume{Name: "pvc-young", SizeGiB: 1, Status: cinder.StatusAvailable, Metadata: meta(testCluster, "pvc-young"), CreatedAt: now.Add(-time.Minute)})
 	w.stuck = f.AddVolume(cinder.Volume{Name: "pvc-stuck", SizeGiB: 1, Status: cinder.StatusCreating, Metadata: meta(testCluster, "pvc-stuck"), CreatedAt: now.Add(-time.Hour)})
 	w.foreign = f.AddVolume(cinder.Volume{Name: "pvc-foreign", SizeGiB: 1, Metadata: meta("c10", "pvc-foreign"), CreatedAt: now.Add(-time.Hour)})
 	w.kube = kubefake.NewClientset([]runtime.Object{
@@ -112,7 +112,7 @@ func TestOrphansListsBothKinds(t *testing.T) {
 		"Cinder volumes of cluster c1 without a PV: 3",
 		w.orphan, "pvc-orphan", "available", "2Gi", "apps/data-pvc-orphan", "2026-03-01T11:00:00Z (1h0m0s ago)",
 		w.young, w.stuck,
-		w.young + " is still creating and younger than 10m0s: a provisioner may be working on it; not deleted",
+		w.young + " is younger than 10m0s: a provisioner may be working on it; not deleted",
 		"PVs of provisioner openstack.org/standalone-cinder whose Cinder volume is gone: 1",
 		"pvc-gone", "4d4d4d4d-0000-4000-a000-000000000000", "apps/data-pvc-gone",
 	} {
@@ -120,7 +120,7 @@ func TestOrphansListsBothKinds(t *testing.T) {
 			t.Errorf("output lacks %q:\n%s", want, got)
 		}
 	}
-	for _, unwanted := range []string{w.bnd, w.foreign, "pvc-other", w.stuck + " is still creating"} {
+	for _, unwanted := range []string{w.bnd, w.foreign, "pvc-other", w.stuck + " is younger"} {
 		if strings.Contains(got, unwanted) {
 			t.Errorf("output shows %q:\n%s", unwanted, got)
 		}

@@ -20,7 +20,7 @@ func (e *claimError) Error() string { return e.msg }
 type missingSecretError struct{ namespace, name string }
 
 func (e *missingSecretError) Error() string {
-	return fmt.Sprintf("Secret %s/%s named by the StorageClass (cephSecretName/cephSecretNamespace) does not exist: create it with the Ceph user's userID and userKey", e.namespace, e.name) //nolint:staticcheck // starts with a Kubernetes kind
+	return fmt.Sprintf("Secret %s/%s named by the StorageClass (cephSecretName/cephSecretNamespace) does not exist: create it with the Ceph user's userID and userKey", e.namespace, e.name)
 }
 
 // nameConflictError is a Cinder volume that carries the PV's name but

@@ -176,7 +176,8 @@ func TestOrphans(t *testing.T) {
 		_ = s.Kube.CoreV1().PersistentVolumes().Delete(context.Background(), pv.Name, metav1.DeleteOptions{})
 	})
 
-	base := []string{"orphans", "--cloud-config", s.CloudConf, "--kubeconfig", s.Kubeconfig, "--cluster-id", clusterID, "--provisioner-name", provisionerName}
+	// --min-age=0: the test's volumes are seconds old and no provisioner works on them
+	base := []string{"orphans", "--cloud-config", s.CloudConf, "--kubeconfig", s.Kubeconfig, "--cluster-id", clusterID, "--provisioner-name", provisionerName, "--min-age=0"}
 	stdout, _, err := runBinary(t, s, base...)
 	if err != nil {
 		t.Fatalf("orphans: %v", err)
