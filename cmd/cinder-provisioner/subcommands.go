@@ -117,13 +117,8 @@ func runCheck(args []string, stdout, stderr io.Writer, e env) int {
 	if o.ClusterID != "" {
 		errs = append(errs, o.validateIdentity()...)
 	}
-	if err := errors.Join(errs...); err != nil {
-		fmt.Fprintf(stderr, "%s: %s (see --help)\n", fs.Name(), oneLine(err))
-		return exitUsage
-	}
-	connector, err := o.connector()
-	if err != nil {
-		fmt.Fprintf(stderr, "%s: %s\n", fs.Name(), oneLine(err))
+	connector, ok := subcommandConnector(fs.Name(), o, errs, stderr)
+	if !ok {
 		return exitUsage
 	}
 
@@ -171,13 +166,8 @@ func runOrphans(args []string, stdout, stderr io.Writer, e env) int {
 	if o.KubeAPIQPS <= 0 || o.KubeAPIBurst < 1 {
 		errs = append(errs, errors.New("--kube-api-qps and --kube-api-burst must be positive"))
 	}
-	if err := errors.Join(errs...); err != nil {
-		fmt.Fprintf(stderr, "%s: %s (see --help)\n", fs.Name(), oneLine(err))
-		return exitUsage
-	}
-	connector, err := o.connector()
-	if err != nil {
-		fmt.Fprintf(stderr, "%s: %s\n", fs.Name(), oneLine(err))
+	connector, ok := subcommandConnector(fs.Name(), o, errs, stderr)
+	if !ok {
 		return exitUsage
 	}
 
@@ -218,4 +208,20 @@ func orphanMinAge(d time.Duration) time.Duration {
 		return -1
 	}
 	return d
+}
+
+// subcommandConnector reports the options' validation errors as one usage
+// line and returns the connector they describe; false: the caller exits
+// with exitUsage.
+func subcommandConnector(name string, o *Options, errs []error, stderr io.Writer) (cinder.Connector, bool) {
+	if err := errors.Join(errs...); err != nil {
+		fmt.Fprintf(stderr, "%s: %s (see --help)\n", name, oneLine(err))
+		return cinder.Connector{}, false
+	}
+	connector, err := o.connector()
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: %s\n", name, oneLine(err))
+		return cinder.Connector{}, false
+	}
+	return connector, true
 }
