@@ -90,7 +90,8 @@ for c in web-data db-data raw-block on-nfs; do
   sname=$(K get pv $pv -o jsonpath='{.spec.iscsi.secretRef.name}')
   user=$(K -n $sns get secret $sname -o jsonpath='{.data.node\.session\.auth\.username}' | base64 -d)
   pass=$(K -n $sns get secret $sname -o jsonpath='{.data.node\.session\.auth\.password}' | base64 -d)
-  if bytes=$(iscsi-readcapacity16 -i "$ini" "iscsi://$user%$pass@$portal/$iqn/$lun" 2>/dev/null | sed -n 's/^Total size:\s*//p') && [ -n "$bytes" ]; then
+  # the password goes through libiscsi's environment, never the command line
+  if bytes=$(LIBISCSI_CHAP_PASSWORD=$pass iscsi-readcapacity16 -i "$ini" "iscsi://$user@$portal/$iqn/$lun" 2>/dev/null | sed -n 's/^Total size:\s*//p') && [ -n "$bytes" ]; then
     login="ok, read $((bytes / 1024 / 1024)) MiB LUN"
   else
     login="FAILED"

@@ -3,6 +3,7 @@ package framework
 import (
 	"context"
 	"fmt"
+	"os"
 	"os/exec"
 	"regexp"
 	"strconv"
@@ -31,10 +32,14 @@ func ReadCapacity(ctx context.Context, l ISCSILogin) (int64, error) {
 	defer cancel()
 	auth := ""
 	if l.Username != "" {
-		auth = l.Username + "%" + l.Password + "@"
+		auth = l.Username + "@"
 	}
 	url := fmt.Sprintf("iscsi://%s%s/%s/%d", auth, l.Portal, l.IQN, l.LUN)
-	out, err := exec.CommandContext(ctx, "iscsi-readcapacity16", "-i", l.Initiator, url).CombinedOutput()
+	cmd := exec.CommandContext(ctx, "iscsi-readcapacity16", "-i", l.Initiator, url)
+	// libiscsi reads the CHAP password from its environment when the URL has
+	// none: it never shows in a process list
+	cmd.Env = append(os.Environ(), "LIBISCSI_CHAP_PASSWORD="+l.Password)
+	out, err := cmd.CombinedOutput()
 	text := string(out)
 	if l.Password != "" {
 		text = strings.ReplaceAll(text, l.Password, "<redacted>")
