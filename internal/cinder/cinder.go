@@ -32,12 +32,30 @@ type Client interface {
 	// error_deleting yields a *VolumeStatusError.
 	WaitForVolumeDeleted(ctx context.Context, id string) error
 	// Export makes the volume reachable from the connector's host and returns
-	// its connection information. A failed export leaves nothing behind:
-	// every step already taken is undone in reverse order.
+	// its connection information, with the client's export method. A failed
+	// export undoes, in reverse order, every step it knows it took; a step
+	// whose answer was lost, or a process that died mid-way, can still leave
+	// the volume reserved, attaching or with an export: ClearExports removes
+	// that.
 	Export(ctx context.Context, volumeID string, connector Connector) (*Export, error)
-	// Unexport removes an export made by Export. An export or volume that no
-	// longer exists is success.
-	Unexport(ctx context.Context, volumeID, exportID string, connector Connector) error
+	// Unexport removes one export made by Export, with the method the export
+	// was made with (ref.Method; "" means the client's own). The legacy
+	// method needs the connector the export was made for. An export or
+	// volume that no longer exists is success.
+	Unexport(ctx context.Context, volumeID string, ref ExportRef, connector Connector) error
+	// ListExports returns every export Cinder records for the volume,
+	// whatever its status (reserved, attaching, attached, detaching), oldest
+	// first: through the attachments API where Cinder has it (the volume
+	// view lists only attached ones). ErrNotFound for a missing volume.
+	ListExports(ctx context.Context, volumeID string) ([]Attachment, error)
+	// ClearExports brings a volume that interrupted exports or unexports left
+	// reserved, attaching, detaching or in-use back to available: it removes
+	// every export ListExports finds, and undoes what leaves no record
+	// (legacy os-reserve: os-terminate_connection with the connector, then
+	// os-unreserve; os-begin_detaching: os-roll_detaching first). It returns
+	// the volume as Cinder shows it afterwards. ErrNotFound for a missing
+	// volume.
+	ClearExports(ctx context.Context, volumeID string, connector Connector) (*Volume, error)
 	// ListVolumes returns the project's volumes whose metadata contains every
 	// key/value of the filter (all volumes for an empty filter).
 	ListVolumes(ctx context.Context, metadata map[string]string) ([]Volume, error)
@@ -71,6 +89,25 @@ const (
 	StatusError         = "error"
 	StatusErrorDeleting = "error_deleting"
 )
+
+// Attachment statuses (an export's, as the attachments API reports them).
+const (
+	AttachReserved  = "reserved"
+	AttachAttaching = "attaching"
+	AttachAttached  = "attached"
+	AttachDetaching = "detaching"
+)
+
+// Deletable reports whether Cinder accepts DELETE for a volume in this
+// status (volume/api.py: available, error, error_restoring, error_extending,
+// error_managing; and no attachment attached).
+func Deletable(status string) bool {
+	switch status {
+	case StatusAvailable, StatusError, "error_restoring", "error_extending", "error_managing":
+		return true
+	}
+	return false
+}
 
 // IsErrorStatus reports whether a volume status is a terminal failure
 // (error, error_deleting, error_extending, error_restoring, ...).

@@ -18,8 +18,9 @@ type Volume struct {
 	Multiattach      bool
 	Metadata         map[string]string
 	CreatedAt        time.Time
-	// AttachmentIDs are the ids of the volume's attachments (exports), so an
-	// export left by an interrupted attempt can be found and removed.
+	// AttachmentIDs are the ids of the volume's attached exports, as the
+	// volume view lists them: only attachments whose status is attached
+	// (reserved and attaching ones are not shown; see Client.ListExports).
 	AttachmentIDs []string
 }
 
@@ -65,4 +66,20 @@ type Export struct {
 	// API) or the legacy attachment id Cinder recorded for os-attach.
 	ID         string
 	Connection Connection
+}
+
+// ExportRef names one export for Unexport: the method it was made with and
+// its id.
+type ExportRef struct {
+	Method ExportMethod // "" means the client's own method
+	ID     string
+}
+
+// Attachment is one export of a volume as Cinder records it.
+type Attachment struct {
+	ID     string
+	Status string // AttachReserved, AttachAttaching, AttachAttached, AttachDetaching, ...
+	// Host is the connector's host (attachments API) or the host_name of a
+	// legacy os-attach; "" when Cinder does not say.
+	Host string
 }

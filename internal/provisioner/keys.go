@@ -28,6 +28,10 @@ const (
 	MetaPVCName      = "cinder.openstack.org/pvc-name"
 	MetaPVName       = "cinder.openstack.org/pv-name"
 	MetaProvisioner  = "cinder.openstack.org/provisioner"
+	// MetaReclaimPolicy is the StorageClass reclaim policy the volume was
+	// made for (Delete or Retain): a Retain volume whose PV an admin deleted
+	// is kept on purpose, never an orphan to delete.
+	MetaReclaimPolicy = "cinder.openstack.org/reclaim-policy"
 )
 
 // Event reasons of the Warning events recorded on claims. Each says what went
