@@ -79,7 +79,8 @@ type ExportRef struct {
 type Attachment struct {
 	ID     string
 	Status string // AttachReserved, AttachAttaching, AttachAttached, AttachDetaching, ...
-	// Host is the connector's host (attachments API) or the host_name of a
-	// legacy os-attach; "" when Cinder does not say.
+	// Host is the attachment's host_name as the volume view shows it (to
+	// admins, for attached exports only); "" when Cinder does not say, which
+	// is always the case for reserved and attaching ones.
 	Host string
 }

@@ -253,7 +253,7 @@ func chapSecret(in Input, data map[string]any) (*corev1.Secret, error) {
 	if in.Params.SecretNamespace == "" {
 		return nil, &ParameterError{Transport: TypeISCSI, Parameter: "chapSecretNamespace", Problem: "missing (the volume uses CHAP)"}
 	}
-	name := in.PVName + chapSecretSuffix
+	name := ChapSecretName(in.PVName)
 	if errs := validation.IsDNS1123Subdomain(name); len(errs) > 0 {
 		return nil, fmt.Errorf("chap secret name %q for pv %s: %s", name, in.PVName, strings.Join(errs, "; "))
 	}
@@ -270,6 +270,10 @@ func chapSecret(in Input, data map[string]any) (*corev1.Secret, error) {
 		Data: secretData,
 	}, nil
 }
+
+// ChapSecretName is the name of the CHAP Secret the iSCSI mapper makes for
+// a PV, so a claim's leftovers can be found before any PV exists.
+func ChapSecretName(pvName string) string { return pvName + chapSecretSuffix }
 
 // Recognizes implements Mapper.
 func (*ISCSI) Recognizes(pv *corev1.PersistentVolume) bool {

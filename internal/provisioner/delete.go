@@ -3,10 +3,11 @@ package provisioner
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/klog/v2"
 	"sigs.k8s.io/sig-storage-lib-external-provisioner/v13/controller"
 
@@ -15,15 +16,34 @@ import (
 
 // Delete implements controller.Provisioner: for a PV of this provisioner
 // with reclaim policy Delete, it deletes the PV's Secrets, removes the export
-// and deletes the Cinder volume, waiting until Cinder no longer knows it.
-// Anything already gone counts as done. A PV that is not this provisioner's
-// yields an *controller.IgnoredError.
+// (with the method and connector recorded on the PV) and deletes the Cinder
+// volume, from whatever status an interrupted attempt left it in, waiting
+// until Cinder no longer knows it. Anything already gone counts as done. A
+// PV that is not this provisioner's yields an *controller.IgnoredError.
+//
+// The library also calls Delete with the PV object Provision returned when
+// it could not save it, whatever the class's reclaim policy (its volume
+// store does, after its retries): such a PV has no UID, and unless the API
+// server has it after all, its volume, export and Secrets are removed, since
+// nothing could ever reach them.
 func (p *Provisioner) Delete(ctx context.Context, pv *corev1.PersistentVolume) error {
 	volumeID, legacy, err := p.owned(pv)
 	if err != nil {
 		return err
 	}
-	if pv.Spec.PersistentVolumeReclaimPolicy != corev1.PersistentVolumeReclaimDelete {
+	switch {
+	case pv.UID == "":
+		// the object Provision returned, never stored: the library's volume
+		// store gave up saving it and cleans up, whatever the policy
+		saved, err := p.saved(ctx, pv.Name, volumeID)
+		if err != nil {
+			return err
+		}
+		if saved {
+			// a create whose answer was lost: the PV lives, and so does its volume
+			return &controller.IgnoredError{Reason: fmt.Sprintf("PV %s was saved after all; its volume stays", pv.Name)}
+		}
+	case pv.Spec.PersistentVolumeReclaimPolicy != corev1.PersistentVolumeReclaimDelete:
 		// the library only deletes Delete PVs; a Retain volume is never lost
 		return &controller.IgnoredError{Reason: fmt.Sprintf("PV %s has reclaim policy %s", pv.Name, pv.Spec.PersistentVolumeReclaimPolicy)}
 	}
@@ -40,22 +60,52 @@ func (p *Provisioner) Delete(ctx context.Context, pv *corev1.PersistentVolume) e
 		logger.V(2).Info("PV source is not one this provisioner makes; no Secrets to delete", "reason", err.Error())
 	}
 
-	connector := p.connector
-	if rec := pv.Annotations[AnnConnector]; rec != "" {
-		var c connectorRecord
-		if err := json.Unmarshal([]byte(rec), &c); err != nil {
-			return fmt.Errorf("PV %s: annotation %s is not a connector record: %w", pv.Name, AnnConnector, err)
-		}
-		connector.Initiator, connector.Host, connector.IP, connector.WWPNs, connector.WWNNs = c.Initiator, c.Host, c.IP, c.WWPNs, c.WWNNs
-	}
-	if err := p.unexportAll(ctx, volumeID, pv.Annotations[AnnExportID], connector); err != nil {
+	connector, err := p.recordedConnector(pv)
+	if err != nil {
 		return err
 	}
-	if err := p.deleteVolume(ctx, volumeID); err != nil {
+	if id := pv.Annotations[AnnExportID]; id != "" {
+		ref := cinder.ExportRef{Method: cinder.ExportMethod(pv.Annotations[AnnExportMethod]), ID: id}
+		if err := p.cinder.Unexport(ctx, volumeID, ref, connector); err != nil {
+			return fmt.Errorf("unexport volume %s (export %s) of PV %s: %w", volumeID, id, pv.Name, err)
+		}
+	}
+	// removeVolume clears any other export (the original provisioner's PVs
+	// record none) before the delete
+	if err := p.removeVolume(ctx, volumeID, connector); err != nil {
 		return fmt.Errorf("delete volume %s of PV %s: %w", volumeID, pv.Name, err)
 	}
 	logger.V(2).Info("Deleted volume")
 	return nil
+}
+
+// saved reports whether the API server has the PV of the given name for
+// the volume.
+func (p *Provisioner) saved(ctx context.Context, name, volumeID string) (bool, error) {
+	live, err := p.kube.CoreV1().PersistentVolumes().Get(ctx, name, metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("get PV %s: %w", name, err)
+	}
+	return live.Annotations[AnnVolumeID] == volumeID, nil
+}
+
+// recordedConnector is the connector the PV's volume was exported to, as
+// recorded on the PV; the provisioner's own for PVs that record none.
+func (p *Provisioner) recordedConnector(pv *corev1.PersistentVolume) (cinder.Connector, error) {
+	connector := p.connector
+	rec := pv.Annotations[AnnConnector]
+	if rec == "" {
+		return connector, nil
+	}
+	var c connectorRecord
+	if err := json.Unmarshal([]byte(rec), &c); err != nil {
+		return connector, fmt.Errorf("PV %s: annotation %s is not a connector record: %w", pv.Name, AnnConnector, err)
+	}
+	connector.Initiator, connector.Host, connector.IP, connector.WWPNs, connector.WWNNs = c.Initiator, c.Host, c.IP, c.WWPNs, c.WWNNs
+	return connector, nil
 }
 
 // owned returns the Cinder volume id of a PV this provisioner (or the
@@ -77,28 +127,6 @@ func (p *Provisioner) owned(pv *corev1.PersistentVolume) (volumeID string, legac
 		return id, true, nil
 	}
 	return "", false, &controller.IgnoredError{Reason: fmt.Sprintf("PV %s carries no Cinder volume annotation of this provisioner", pv.Name)}
-}
-
-// unexportAll removes the PV's export, or, for a PV that does not record
-// it (the original provisioner's), every export of the volume.
-func (p *Provisioner) unexportAll(ctx context.Context, volumeID, exportID string, connector cinder.Connector) error {
-	ids := []string{exportID}
-	if exportID == "" {
-		vol, err := p.cinder.GetVolume(ctx, volumeID)
-		if errors.Is(err, cinder.ErrNotFound) {
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("get volume %s: %w", volumeID, err)
-		}
-		ids = vol.AttachmentIDs
-	}
-	for _, id := range ids {
-		if err := p.cinder.Unexport(ctx, volumeID, id, connector); err != nil {
-			return fmt.Errorf("unexport volume %s (export %s): %w", volumeID, id, err)
-		}
-	}
-	return nil
 }
 
 // deletePVSecret deletes a Secret the provisioner made for the PV. The

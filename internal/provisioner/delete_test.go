@@ -8,14 +8,15 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/sig-storage-lib-external-provisioner/v13/controller"
 
 	"github.com/cinder-provisioner/cinder-provisioner/internal/cinder"
 	"github.com/cinder-provisioner/cinder-provisioner/internal/cinder/fake"
 )
 
-// provisioned provisions the test claim with params and forgets the calls
-// that took.
+// provisioned provisions the test claim with params, saves the PV as the
+// library would (a saved PV has a UID), and forgets the calls that took.
 func provisioned(t *testing.T, e *env, params map[string]string) *corev1.PersistentVolume {
 	t.Helper()
 	pv, _, err := e.provision(options(newClaim(claimSpec{}), newClass(params)))
@@ -23,7 +24,20 @@ func provisioned(t *testing.T, e *env, params map[string]string) *corev1.Persist
 		t.Fatalf("Provision: %v", err)
 	}
 	e.cinder.ResetCalls()
-	return pv
+	return e.save(pv)
+}
+
+// save stores a PV in the API server, as the library's volume store does,
+// and returns it as stored (with a UID).
+func (e *env) save(pv *corev1.PersistentVolume) *corev1.PersistentVolume {
+	e.t.Helper()
+	pv = pv.DeepCopy()
+	pv.UID = types.UID("uid-" + pv.Name)
+	out, err := e.kube.CoreV1().PersistentVolumes().Create(e.ctx, pv, metav1.CreateOptions{})
+	if err != nil {
+		e.t.Fatalf("save PV: %v", err)
+	}
+	return out
 }
 
 func (e *env) secretExists(namespace, name string) bool {
@@ -48,7 +62,7 @@ func TestDeleteRemovesSecretExportAndVolume(t *testing.T) {
 	if err := e.p.Delete(e.ctx, pv); err != nil {
 		t.Fatalf("Delete: %v", err)
 	}
-	want := []string{fake.OpUnexport, fake.OpDeleteVolume, fake.OpWaitForVolumeDeleted}
+	want := []string{fake.OpUnexport, fake.OpGetVolume, fake.OpDeleteVolume, fake.OpWaitForVolumeDeleted}
 	if got := e.ops(); !slices.Equal(got, want) {
 		t.Errorf("Cinder calls = %q, want %q", got, want)
 	}
@@ -75,7 +89,7 @@ func TestDeleteOfAVolumeAlreadyGoneSucceeds(t *testing.T) {
 	e := newEnv(t)
 	pv := provisioned(t, e, nil)
 	id := pv.Annotations[AnnVolumeID]
-	if err := e.cinder.Unexport(e.ctx, id, pv.Annotations[AnnExportID], cinder.Connector{}); err != nil {
+	if err := e.cinder.Unexport(e.ctx, id, cinder.ExportRef{ID: pv.Annotations[AnnExportID]}, cinder.Connector{}); err != nil {
 		t.Fatal(err)
 	}
 	if err := e.cinder.DeleteVolume(e.ctx, id); err != nil {
@@ -193,16 +207,19 @@ func TestDeleteLegacyPV(t *testing.T) {
 	if err := e.p.Delete(e.ctx, pv); err != nil {
 		t.Fatalf("Delete: %v", err)
 	}
-	want := []string{fake.OpGetVolume, fake.OpUnexport, fake.OpUnexport, fake.OpDeleteVolume, fake.OpWaitForVolumeDeleted}
+	// the PV records no export: every export of the volume goes
+	want := []string{fake.OpGetVolume, fake.OpClearExports, fake.OpDeleteVolume, fake.OpWaitForVolumeDeleted}
 	if got := e.ops(); !slices.Equal(got, want) {
 		t.Errorf("Cinder calls = %q, want %q", got, want)
 	}
-	var unexported []string
-	for _, c := range e.calls(fake.OpUnexport) {
-		unexported = append(unexported, c.ExportID)
+	var deleted []string
+	for _, c := range e.cinder.Steps() {
+		if c.Op == fake.OpAttachmentDelete {
+			deleted = append(deleted, c.ExportID)
+		}
 	}
-	if !slices.Equal(unexported, exports) {
-		t.Errorf("unexported %q, want every export %q", unexported, exports)
+	if !slices.Equal(deleted, exports) {
+		t.Errorf("attachments deleted %q, want every export %q", deleted, exports)
 	}
 	if _, ok := e.cinder.Volume(id); ok {
 		t.Error("volume still exists")

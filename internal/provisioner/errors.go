@@ -3,6 +3,7 @@ package provisioner
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 
@@ -31,6 +32,48 @@ func (e *nameConflictError) Error() string {
 	return fmt.Sprintf("Cinder volume %s named %s belongs to cluster %q, not this one: it is left alone; check that every cluster sharing this Cinder project has its own --cluster-id", e.id, e.name, e.cluster)
 }
 
+// foreignSecretError is a Secret with the name a PV's Secret needs that
+// this provisioner did not make for that PV.
+type foreignSecretError struct{ namespace, name, pv string }
+
+func (e *foreignSecretError) Error() string {
+	return fmt.Sprintf("Secret %s/%s exists and is not this provisioner's for PV %s: remove or rename it", e.namespace, e.name, e.pv)
+}
+
+// stuckVolumeError is a volume in a status nothing of ours can undo: an
+// admin must act.
+type stuckVolumeError struct {
+	id, status string
+	fix        string
+}
+
+func (e *stuckVolumeError) Error() string {
+	return fmt.Sprintf("Cinder volume %s is %s, which the provisioner cannot undo: %s; it retries until then", e.id, e.status, e.fix)
+}
+
+// stuckFix says what an admin can do about a volume in a status the
+// provisioner cannot leave.
+func stuckFix(id, status string) string {
+	switch status {
+	case cinder.StatusErrorDeleting:
+		return fmt.Sprintf("the backend failed to delete it; check cinder-volume's log, then reset it (openstack volume set --state error %s) so it can be deleted again", id)
+	case "maintenance", "extending", "retyping", "backing-up", "restoring-backup", "downloading", "uploading", "awaiting-transfer":
+		return fmt.Sprintf("an operation outside this provisioner holds it; wait for it to finish or reset it (openstack volume set --state available %s)", id)
+	}
+	return fmt.Sprintf("check it in Cinder and reset its state (openstack volume set --state available %s) or delete it", id)
+}
+
+// mismatchError is a volume of an earlier attempt that does not match what
+// the claim and class ask for now: it is never bound silently.
+type mismatchError struct {
+	id    string
+	diffs []string
+}
+
+func (e *mismatchError) Error() string {
+	return fmt.Sprintf("Cinder volume %s, made for this claim by an earlier attempt, does not match the request (%s): delete that volume in Cinder to have it made anew, or restore the StorageClass it was made for", e.id, strings.Join(e.diffs, "; "))
+}
+
 // nodeError is a selected node whose annotations the provisioner cannot use.
 type nodeError struct {
 	node string
@@ -57,6 +100,9 @@ func failure(err error) (reason, hint string) {
 		fe  *mapper.FieldError
 		vse *cinder.VolumeStatusError
 		dne *cinder.DuplicateNameError
+		fse *foreignSecretError
+		sve *stuckVolumeError
+		mme *mismatchError
 	)
 	switch {
 	case errors.As(err, &pe), errors.As(err, &mpe):
@@ -67,6 +113,12 @@ func failure(err error) (reason, hint string) {
 		return ReasonInvalidNodeAnnotation, ""
 	case errors.As(err, &mse):
 		return ReasonMissingSecret, ""
+	case errors.As(err, &sve):
+		return ReasonVolumeStuck, ""
+	case errors.As(err, &mme):
+		return ReasonVolumeMismatch, ""
+	case errors.As(err, &fse):
+		return ReasonSecretConflict, ""
 	case errors.As(err, &nce), errors.As(err, &dne):
 		return ReasonNameConflict, "remove or rename the other volume in Cinder"
 	case errors.As(err, &ute):

@@ -8,6 +8,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	storagev1 "k8s.io/api/storage/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -142,8 +143,24 @@ func (e *env) calls(op string) []fake.Call {
 	return out
 }
 
+// provision calls Provision for a claim that exists in the API server (it
+// is created there first when missing): Provision tells a deleted claim by
+// reading it.
 func (e *env) provision(opts controller.ProvisionOptions) (*corev1.PersistentVolume, controller.ProvisioningState, error) {
+	e.ensureClaim(opts.PVC)
 	return e.p.Provision(e.ctx, opts)
+}
+
+// ensureClaim creates the claim in the API server unless it is there.
+func (e *env) ensureClaim(claim *corev1.PersistentVolumeClaim) {
+	e.t.Helper()
+	if claim == nil {
+		return
+	}
+	_, err := e.kube.CoreV1().PersistentVolumeClaims(claim.Namespace).Create(e.ctx, claim, metav1.CreateOptions{})
+	if err != nil && !apierrors.IsAlreadyExists(err) {
+		e.t.Fatalf("create claim: %v", err)
+	}
 }
 
 type claimSpec struct {

@@ -49,6 +49,15 @@ const (
 	ReasonInvalidConnectionInfo = "InvalidConnectionInfo"
 	ReasonProvisioningFailed    = "CinderProvisioningFailed"
 	ReasonInvalidNodeAnnotation = "InvalidNodeAnnotation"
+	// ReasonVolumeStuck: the claim's volume is in a status only an admin
+	// can undo (error_deleting, maintenance, ...).
+	ReasonVolumeStuck = "CinderVolumeStuck"
+	// ReasonVolumeMismatch: a volume an earlier attempt made for the claim
+	// differs from what the claim and class ask for now.
+	ReasonVolumeMismatch = "CinderVolumeMismatch"
+	// ReasonSecretConflict: a Secret of the name the PV needs exists and is
+	// someone else's.
+	ReasonSecretConflict = "SecretConflict"
 	// ReasonPartialConnectionInfo: the volume was provisioned, but some of
 	// the paths Cinder offered (portals, FC targets) could not go into the PV.
 	ReasonPartialConnectionInfo = "PartialConnectionInfo"

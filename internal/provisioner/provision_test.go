@@ -24,7 +24,12 @@ import (
 
 var (
 	opsCreateAndExport = []string{fake.OpFindVolumeByName, fake.OpCreateVolume, fake.OpWaitForVolumeStatus, fake.OpExport}
-	opsDelete          = []string{fake.OpDeleteVolume, fake.OpWaitForVolumeDeleted}
+	// removing an available volume: read its status, delete, wait
+	opsDelete = []string{fake.OpGetVolume, fake.OpDeleteVolume, fake.OpWaitForVolumeDeleted}
+	// removing an exported volume: read, clear its exports, delete, wait
+	opsUnexportAndDelete = []string{fake.OpGetVolume, fake.OpClearExports, fake.OpDeleteVolume, fake.OpWaitForVolumeDeleted}
+	// a refusal before any create looks for an earlier attempt's volume
+	opsLookup = []string{fake.OpFindVolumeByName}
 )
 
 func concat(parts ...[]string) []string { return slices.Concat(parts...) }
@@ -73,6 +78,8 @@ func TestProvisionISCSIWithCHAP(t *testing.T) {
 		MetaPVCName:      "data",
 		MetaPVName:       testPVName,
 		MetaProvisioner:  DefaultName,
+		// no reclaim policy in the class: the API server's default
+		MetaReclaimPolicy: "Delete",
 	}
 	if !maps.Equal(vol.Metadata, wantMeta) {
 		t.Errorf("volume metadata = %v, want %v", vol.Metadata, wantMeta)
@@ -276,7 +283,7 @@ func TestProvisionReusesTheVolumeOfAnEarlierAttempt(t *testing.T) {
 	for _, status := range []string{cinder.StatusAvailable, cinder.StatusCreating} {
 		t.Run(status, func(t *testing.T) {
 			e := newEnv(t)
-			id := earlierVolume(e, cinder.Volume{Status: status, SizeGiB: 3})
+			id := earlierVolume(e, cinder.Volume{Status: status, SizeGiB: 1})
 			if status == cinder.StatusCreating {
 				// a seeded volume keeps its status: Cinder finishes it
 				// while the provisioner waits
@@ -288,7 +295,10 @@ func TestProvisionReusesTheVolumeOfAnEarlierAttempt(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Provision: %v", err)
 			}
-			want := []string{fake.OpFindVolumeByName, fake.OpWaitForVolumeStatus, fake.OpExport}
+			want := []string{fake.OpFindVolumeByName, fake.OpExport}
+			if status == cinder.StatusCreating {
+				want = []string{fake.OpFindVolumeByName, fake.OpWaitForVolumeStatus, fake.OpExport}
+			}
 			if got := e.ops(); !slices.Equal(got, want) {
 				t.Errorf("Cinder calls = %q, want %q (no CreateVolume)", got, want)
 			}
@@ -298,9 +308,8 @@ func TestProvisionReusesTheVolumeOfAnEarlierAttempt(t *testing.T) {
 			if pv.Annotations[AnnVolumeID] != id || state != controller.ProvisioningFinished {
 				t.Errorf("PV volume %s state %s, want %s Finished", pv.Annotations[AnnVolumeID], state, id)
 			}
-			// the PV's capacity is what Cinder gave, not what was asked
-			if got := pv.Spec.Capacity[corev1.ResourceStorage]; got.Cmp(resource.MustParse("3Gi")) != 0 {
-				t.Errorf("capacity = %s, want 3Gi", got.String())
+			if got := pv.Spec.Capacity[corev1.ResourceStorage]; got.Cmp(resource.MustParse("1Gi")) != 0 {
+				t.Errorf("capacity = %s, want 1Gi", got.String())
 			}
 		})
 	}
@@ -341,18 +350,18 @@ func TestProvisionRemovesAnExportAnEarlierAttemptLeft(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Provision: %v", err)
 	}
-	want := []string{fake.OpFindVolumeByName, fake.OpUnexport, fake.OpWaitForVolumeStatus, fake.OpExport}
+	want := []string{fake.OpFindVolumeByName, fake.OpClearExports, fake.OpExport}
 	if got := e.ops(); !slices.Equal(got, want) {
 		t.Errorf("Cinder calls = %q, want %q", got, want)
 	}
-	un := e.calls(fake.OpUnexport)[0]
-	if un.VolumeID != id || un.ExportID != left.ID {
-		t.Errorf("unexported %s %s, want %s %s", un.VolumeID, un.ExportID, id, left.ID)
+	cl := e.calls(fake.OpClearExports)[0]
+	if cl.VolumeID != id {
+		t.Errorf("cleared exports of %s, want %s", cl.VolumeID, id)
 	}
-	// legacy unexport (os-terminate_connection) must send the connector the
+	// legacy teardown (os-terminate_connection) must send the connector the
 	// export was made for
-	if un.Connector.Initiator != classIQN {
-		t.Errorf("unexport connector initiator = %q, want the class's %q", un.Connector.Initiator, classIQN)
+	if cl.Connector.Initiator != classIQN {
+		t.Errorf("clear connector initiator = %q, want the class's %q", cl.Connector.Initiator, classIQN)
 	}
 	exps := e.cinder.Exports(id)
 	if len(exps) != 1 || exps[0].ID == left.ID || exps[0].ID != pv.Annotations[AnnExportID] {
@@ -392,7 +401,7 @@ func TestProvisionFailures(t *testing.T) {
 	noTarget := cinder.Connection{DriverVolumeType: "iscsi", Data: map[string]any{"volume_id": fake.VolumeIDPlaceholder}}
 	createOnly := []string{fake.OpFindVolumeByName, fake.OpCreateVolume}
 	createAndWait := opsCreateAndExport[:3]
-	unexportAndDelete := concat([]string{fake.OpUnexport}, opsDelete)
+	unexportAndDelete := opsUnexportAndDelete
 
 	tests := []struct {
 		name        string
@@ -404,10 +413,13 @@ func TestProvisionFailures(t *testing.T) {
 		wantReason  string
 		wantMsg     string // part of the event message
 		wantVolumes int
+		// the volume stays exported for the next attempt, which clears it
+		wantExported bool
 	}{
 		{
 			name:       "unknown StorageClass parameter",
 			params:     map[string]string{"zone": "a"},
+			wantOps:    opsLookup,
 			wantState:  controller.ProvisioningFinished,
 			wantReason: ReasonInvalidParameter,
 			wantMsg:    `StorageClass parameter "zone": unknown parameter`,
@@ -415,6 +427,7 @@ func TestProvisionFailures(t *testing.T) {
 		{
 			name:       "ReadWriteMany filesystem claim",
 			claim:      claimSpec{modes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteMany}},
+			wantOps:    opsLookup,
 			wantState:  controller.ProvisioningFinished,
 			wantReason: ReasonInvalidClaim,
 			wantMsg:    "ReadWriteMany is only possible with volumeMode: Block",
@@ -422,6 +435,7 @@ func TestProvisionFailures(t *testing.T) {
 		{
 			name:       "missing Ceph Secret named by the class",
 			params:     map[string]string{"clusterID": "ceph-1", "cephSecretName": "ceph-user", "cephSecretNamespace": "ceph"},
+			wantOps:    opsLookup,
 			wantState:  controller.ProvisioningFinished,
 			wantReason: ReasonMissingSecret,
 			wantMsg:    "Secret ceph/ceph-user named by the StorageClass",
@@ -431,8 +445,9 @@ func TestProvisionFailures(t *testing.T) {
 			setup: func(e *env) {
 				e.cinder.FailNext(fake.OpFindVolumeByName, cinder.NewError("find volume", testPVName, cinder.ErrUnavailable, ""))
 			},
-			wantOps:    []string{fake.OpFindVolumeByName},
-			wantState:  controller.ProvisioningNoChange,
+			wantOps: []string{fake.OpFindVolumeByName},
+			// an earlier attempt's volume may exist: never forget the claim
+			wantState:  controller.ProvisioningInBackground,
 			wantReason: ReasonCinderUnavailable,
 		},
 		{
@@ -442,7 +457,7 @@ func TestProvisionFailures(t *testing.T) {
 				earlierVolume(e, cinder.Volume{})
 			},
 			wantOps:     []string{fake.OpFindVolumeByName},
-			wantState:   controller.ProvisioningFinished,
+			wantState:   controller.ProvisioningInBackground,
 			wantReason:  ReasonNameConflict,
 			wantVolumes: 2,
 		},
@@ -514,10 +529,10 @@ func TestProvisionFailures(t *testing.T) {
 				e.cinder.SetConnection("nfs", nfs)
 				e.cinder.Fail(fake.OpDeleteVolume, cinder.NewError("delete volume", "", cinder.ErrUnavailable, ""))
 			},
-			wantOps:     concat(opsCreateAndExport, []string{fake.OpUnexport, fake.OpDeleteVolume}),
+			wantOps:     concat(opsCreateAndExport, []string{fake.OpGetVolume, fake.OpClearExports, fake.OpDeleteVolume}),
 			wantState:   controller.ProvisioningInBackground,
 			wantReason:  ReasonUnsupportedTransport,
-			wantMsg:     "undoing the partial work failed, will retry",
+			wantMsg:     "removing what an attempt left for this claim did not finish, will retry",
 			wantVolumes: 1,
 		},
 		{
@@ -527,10 +542,14 @@ func TestProvisionFailures(t *testing.T) {
 					return true, nil, errors.New("etcdserver: request timed out")
 				})
 			},
-			wantOps:    concat(opsCreateAndExport, unexportAndDelete),
-			wantState:  controller.ProvisioningFinished,
-			wantReason: ReasonProvisioningFailed,
-			wantMsg:    "create Secret " + testSecretNamespace + "/" + testPVName + "-chap: etcdserver: request timed out",
+			// the API server may recover: the volume is kept, and the next
+			// attempt clears its export and exports it again
+			wantOps:      opsCreateAndExport,
+			wantState:    controller.ProvisioningInBackground,
+			wantReason:   ReasonProvisioningFailed,
+			wantMsg:      "create Secret " + testSecretNamespace + "/" + testPVName + "-chap: etcdserver: request timed out",
+			wantVolumes:  1,
+			wantExported: true,
 		},
 		{
 			name:  "ReadWriteMany block on a volume that is not multiattach",
@@ -538,7 +557,7 @@ func TestProvisionFailures(t *testing.T) {
 			// the fake grants every multiattach request; an earlier
 			// attempt's volume stands for a type without multiattach
 			setup:      func(e *env) { earlierVolume(e, cinder.Volume{Multiattach: false}) },
-			wantOps:    concat([]string{fake.OpFindVolumeByName, fake.OpWaitForVolumeStatus}, opsDelete),
+			wantOps:    concat([]string{fake.OpFindVolumeByName}, opsDelete),
 			wantState:  controller.ProvisioningFinished,
 			wantReason: ReasonInvalidClaim,
 			wantMsg:    "ReadWriteMany needs a multiattach volume",
@@ -567,14 +586,8 @@ func TestProvisionFailures(t *testing.T) {
 				t.Errorf("Cinder has %d volumes, want %d: %+v", len(vols), tc.wantVolumes, vols)
 			}
 			for _, v := range e.cinder.Volumes() {
-				if exps := e.cinder.Exports(v.ID); len(exps) != 0 {
-					t.Errorf("volume %s still exported: %+v", v.ID, exps)
-				}
-			}
-			// an unexport undoes the export of this attempt
-			if un := e.calls(fake.OpUnexport); len(un) > 0 {
-				if ex := e.calls(fake.OpExport); len(ex) != 1 || un[0].ExportID != ex[0].ExportID || un[0].VolumeID != ex[0].VolumeID {
-					t.Errorf("unexported %s, want the export made: %v", un[0], ex)
+				if exps := e.cinder.Exports(v.ID); (len(exps) != 0) != tc.wantExported {
+					t.Errorf("volume %s exports: %+v, want exported %v", v.ID, exps, tc.wantExported)
 				}
 			}
 			if l, _ := e.kube.CoreV1().Secrets(testSecretNamespace).List(e.ctx, metav1.ListOptions{}); len(l.Items) != 0 {
@@ -643,6 +656,7 @@ func TestProvisionWaitCutShortLeavesTheVolumeForTheRetry(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t)
+			e.ensureClaim(newClaim(claimSpec{}))
 			ctx, cancel := tc.setup(e)
 			defer cancel()
 			_, state, err := e.p.Provision(ctx, options(newClaim(claimSpec{}), newClass(nil)))
@@ -781,7 +795,7 @@ func TestProvisionCHAPSecretOfAnEarlierAttempt(t *testing.T) {
 			if len(e.cinder.Volumes()) != 0 {
 				t.Error("volume left behind")
 			}
-			e.oneWarning(ReasonProvisioningFailed)
+			e.oneWarning(ReasonSecretConflict)
 		})
 	}
 }

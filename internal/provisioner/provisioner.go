@@ -56,6 +56,7 @@ type Provisioner struct {
 	clusterID       string
 	secretNamespace string
 	connector       cinder.Connector
+	refusals        refusals
 }
 
 var (

@@ -9,64 +9,73 @@ import (
 	"github.com/cinder-provisioner/cinder-provisioner/internal/cinder"
 )
 
-// Markers of how far a failed Provision got; provisioningState reads them.
-var (
-	// errNothingCreated: the failure came before any request that could create
-	// something on Cinder was sent.
-	errNothingCreated = errors.New("nothing was created")
-	// errCleanedUp: what the attempt created was removed again.
-	errCleanedUp = errors.New("partial work was removed")
-	// errLeftBehind: the cleanup did not finish, a volume or export may
-	// remain, and only another Provision call can remove it.
-	errLeftBehind = errors.New("partial work may remain on Cinder")
+// outcome is how one Provision attempt ended. Every return of provision
+// names one, so the library's ProvisioningState follows from a fact the
+// attempt established ("might a volume of this claim's name exist?"), never
+// from which step happened to fail.
+type outcome int
+
+const (
+	// bound: a PV is returned for exactly one volume.
+	bound outcome = iota
+	// refused: the claim cannot be served as it is, and nothing of it is
+	// left on Cinder: no volume was made, or it was removed again.
+	refused
+	// refusedAgain: the same refusal as an earlier attempt of the same claim
+	// and class; nothing was sent to Cinder and no new Event is due.
+	refusedAgain
+	// pending: a volume of the claim's name exists or may exist (made by
+	// this or an earlier attempt, a request whose answer was lost, a lookup
+	// that failed, a cleanup that did not finish). The library must call
+	// again, also after the claim is deleted, so the volume never strands.
+	pending
+	// forgotten: the claim is gone and nothing of it is left; there is
+	// nothing to report to anyone.
+	forgotten
 )
 
-// markedError is an error with a marker that errors.Is finds but the
-// message does not show.
-type markedError struct {
-	err  error
-	mark error
-}
-
-func (e *markedError) Error() string   { return e.err.Error() }
-func (e *markedError) Unwrap() []error { return []error{e.err, e.mark} }
-
-func mark(err, marker error) error { return &markedError{err: err, mark: marker} }
-
-// provisioningState is the one place that maps a Provision error to the
-// library's ProvisioningState:
-//   - nil: Finished.
-//   - a failure before anything was sent to Cinder: Finished when the request
-//     is wrong, NoChange when Cinder could not be asked (nothing changed).
-//   - the cleanup did not finish, or Cinder may still be working (a timeout,
-//     an unreachable Cinder after a create was sent, a wait cut short):
-//     InBackground, so the library calls again and the retry finds the volume
-//     by name.
-//   - a failure whose partial work was removed again: Finished.
-func provisioningState(err error) controller.ProvisioningState {
-	switch {
-	case err == nil:
-		return controller.ProvisioningFinished
-	case errors.Is(err, errLeftBehind):
-		return controller.ProvisioningInBackground
-	case errors.Is(err, errNothingCreated):
-		if transient(err) {
-			return controller.ProvisioningNoChange
-		}
-		return controller.ProvisioningFinished
-	case errors.Is(err, errCleanedUp):
-		return controller.ProvisioningFinished
-	case transient(err):
-		return controller.ProvisioningInBackground
-	default:
-		return controller.ProvisioningFinished
+func (o outcome) String() string {
+	switch o {
+	case bound:
+		return "bound"
+	case refused:
+		return "refused"
+	case refusedAgain:
+		return "refusedAgain"
+	case pending:
+		return "pending"
+	case forgotten:
+		return "forgotten"
 	}
+	return "unknown"
 }
 
-// transient reports whether err says Cinder did not (yet) answer: the outcome
-// of the request is unknown and retrying may succeed.
+// state is the one place that maps an outcome to the library's
+// ProvisioningState. InBackground is the only state under which the library
+// keeps calling Provision after the claim is deleted: it is what a possibly
+// existing volume needs. Finished still retries a live claim with backoff.
+func (o outcome) state() controller.ProvisioningState {
+	if o == pending {
+		return controller.ProvisioningInBackground
+	}
+	return controller.ProvisioningFinished
+}
+
+// event reports whether the outcome's error deserves a Warning Event on
+// the claim.
+func (o outcome) event() bool { return o == refused || o == pending }
+
+// transient reports whether err says Cinder (or the API server) did not
+// answer: the request's outcome is unknown and retrying may succeed.
 func transient(err error) bool {
 	var we *cinder.WaitError
 	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) ||
 		errors.Is(err, cinder.ErrUnavailable) || errors.As(err, &we)
+}
+
+// rejected reports whether Cinder refused a request outright, so it changed
+// nothing.
+func rejected(err error) bool {
+	return !transient(err) && (errors.Is(err, cinder.ErrQuotaExceeded) || errors.Is(err, cinder.ErrInvalid) ||
+		errors.Is(err, cinder.ErrNotFound) || errors.Is(err, cinder.ErrUnauthorized) || errors.Is(err, cinder.ErrConflict))
 }

@@ -11,51 +11,60 @@ import (
 	"github.com/cinder-provisioner/cinder-provisioner/internal/cinder"
 )
 
-func TestProvisioningState(t *testing.T) {
-	unavailable := cinder.NewError("create volume", "pvc-1", cinder.ErrUnavailable, "")
-	quota := cinder.NewError("create volume", "pvc-1", cinder.ErrQuotaExceeded, "VolumeLimitExceeded")
-	waitErr := &cinder.WaitError{What: "volume v1 to become available", Last: cinder.StatusCreating, Err: context.DeadlineExceeded}
-	wrapped := func(err error) error { return fmt.Errorf("export volume v1: %w", err) }
-
+func TestOutcomeState(t *testing.T) {
 	tests := []struct {
-		name string
-		err  error
-		want controller.ProvisioningState
+		out       outcome
+		want      controller.ProvisioningState
+		wantEvent bool
 	}{
-		{"no error", nil, controller.ProvisioningFinished},
-		{"nothing created, request rejected", mark(quota, errNothingCreated), controller.ProvisioningFinished},
-		{"nothing created, bad parameter", mark(&ParameterError{Key: "x", Problem: "unknown"}, errNothingCreated), controller.ProvisioningFinished},
-		{"nothing created, Cinder unavailable", mark(unavailable, errNothingCreated), controller.ProvisioningNoChange},
-		{"nothing created, context ended", mark(context.Canceled, errNothingCreated), controller.ProvisioningNoChange},
-		{"partial work left behind", mark(errors.New("map: bad"), errLeftBehind), controller.ProvisioningInBackground},
-		{"partial work left behind by a transient failure", mark(wrapped(unavailable), errLeftBehind), controller.ProvisioningInBackground},
-		{"cleaned up", mark(errors.New("map: bad"), errCleanedUp), controller.ProvisioningFinished},
-		{"cleaned up after a transient failure", mark(wrapped(unavailable), errCleanedUp), controller.ProvisioningFinished},
-		{"context deadline", wrapped(context.DeadlineExceeded), controller.ProvisioningInBackground},
-		{"context canceled", wrapped(context.Canceled), controller.ProvisioningInBackground},
-		{"Cinder unavailable", wrapped(unavailable), controller.ProvisioningInBackground},
-		{"wait cut short", wrapped(waitErr), controller.ProvisioningInBackground},
-		{"wait error of a wait that ended without context error", &cinder.WaitError{What: "x"}, controller.ProvisioningInBackground},
-		{"volume went to error", &cinder.VolumeStatusError{VolumeID: "v1", Status: cinder.StatusError}, controller.ProvisioningFinished},
-		{"other", errors.New("something else"), controller.ProvisioningFinished},
-		{"quota, unmarked", quota, controller.ProvisioningFinished},
+		{bound, controller.ProvisioningFinished, false},
+		{refused, controller.ProvisioningFinished, true},
+		{refusedAgain, controller.ProvisioningFinished, false},
+		// a volume of the claim's name may exist: the library must call
+		// again, also after the claim is deleted
+		{pending, controller.ProvisioningInBackground, true},
+		{forgotten, controller.ProvisioningFinished, false},
 	}
 	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			if got := provisioningState(tc.err); got != tc.want {
-				t.Errorf("provisioningState(%v) = %s, want %s", tc.err, got, tc.want)
+		t.Run(tc.out.String(), func(t *testing.T) {
+			if got := tc.out.state(); got != tc.want {
+				t.Errorf("%s.state() = %s, want %s", tc.out, got, tc.want)
+			}
+			if got := tc.out.event(); got != tc.wantEvent {
+				t.Errorf("%s.event() = %v, want %v", tc.out, got, tc.wantEvent)
 			}
 		})
 	}
 }
 
-func TestMarkKeepsMessageAndCause(t *testing.T) {
-	cause := cinder.NewError("create volume", "pvc-1", cinder.ErrQuotaExceeded, "no room")
-	err := mark(cause, errNothingCreated)
-	if err.Error() != cause.Error() {
-		t.Errorf("marked error says %q, want %q", err, cause)
+func TestTransientAndRejected(t *testing.T) {
+	wrapped := func(err error) error { return fmt.Errorf("create volume pvc-1: %w", err) }
+	tests := []struct {
+		name                string
+		err                 error
+		transient, rejected bool
+	}{
+		{"unavailable", wrapped(cinder.NewError("create volume", "pvc-1", cinder.ErrUnavailable, "")), true, false},
+		{"deadline", wrapped(context.DeadlineExceeded), true, false},
+		{"canceled", wrapped(context.Canceled), true, false},
+		{"wait cut short", &cinder.WaitError{What: "x", Err: context.DeadlineExceeded}, true, false},
+		{"quota", wrapped(cinder.NewError("create volume", "pvc-1", cinder.ErrQuotaExceeded, "")), false, true},
+		{"invalid", wrapped(cinder.NewError("create volume", "pvc-1", cinder.ErrInvalid, "")), false, true},
+		{"not found", wrapped(cinder.NewError("create volume", "pvc-1", cinder.ErrNotFound, "")), false, true},
+		{"unauthorized", wrapped(cinder.NewError("create volume", "pvc-1", cinder.ErrUnauthorized, "")), false, true},
+		{"conflict", wrapped(cinder.NewError("export volume", "v1", cinder.ErrConflict, "")), false, true},
+		// an invalid request cut by a deadline may still have been applied
+		{"invalid and deadline", &cinder.Error{Op: "x", Kind: cinder.ErrInvalid, Err: context.DeadlineExceeded}, true, false},
+		{"other", errors.New("something else"), false, false},
 	}
-	if !errors.Is(err, cinder.ErrQuotaExceeded) || !errors.Is(err, errNothingCreated) {
-		t.Errorf("marked error hides its cause or its mark")
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := transient(tc.err); got != tc.transient {
+				t.Errorf("transient(%v) = %v, want %v", tc.err, got, tc.transient)
+			}
+			if got := rejected(tc.err); got != tc.rejected {
+				t.Errorf("rejected(%v) = %v, want %v", tc.err, got, tc.rejected)
+			}
+		})
 	}
 }

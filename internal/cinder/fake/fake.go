@@ -1,11 +1,25 @@
 // Package fake is a stateful in-memory cinder.Client for unit tests of the
-// provisioner: volumes by id, statuses that progress creating -> available,
-// exports with configurable connection info per volume type, failure
-// injection per operation and a call log for order assertions.
+// provisioner. It follows Cinder 21's state machine, the states between two
+// requests included:
 //
-// It answers like the real client: the same *cinder.Error sentinels, deletes
-// of missing volumes and unexports of missing exports succeed, a volume with
-// an export cannot be deleted (ErrInvalid), quota (ErrQuotaExceeded).
+//   - volumes go creating -> available (or error, or stay creating) as
+//     GetVolume polls them, and deleting -> gone (or error_deleting);
+//   - Export is made of the Cinder requests the real client sends
+//     (attachments API: AttachmentCreate, AttachmentComplete; legacy:
+//     Reserve, InitializeConnection, Attach), Unexport and ClearExports too,
+//     each one a step that failures can be injected into;
+//   - attachments have their own status (reserved, attaching, attached) and
+//     the volume view lists only attached ones, as Cinder's does.
+//
+// Failures come in three kinds, for every operation and step: FailNext and
+// Fail (the request fails and changes nothing), LoseAnswer (the request is
+// applied, then the caller gets an error) and CrashAt (applied, then every
+// call fails until Restart). SetDown makes Cinder unreachable.
+//
+// It answers like the real client: the same *cinder.Error sentinels and
+// Cinder's messages, deletes of missing volumes and unexports of missing
+// exports succeed. Everything is safe for concurrent use and deterministic:
+// waits poll with a 1 ms backoff and states advance per poll, not with time.
 package fake
 
 import (
@@ -21,76 +35,41 @@ import (
 	"github.com/cinder-provisioner/cinder-provisioner/internal/cinder"
 )
 
-// Operation names, as used by FailNext, Fail, Hook and the call log.
-const (
-	OpCreateVolume         = "CreateVolume"
-	OpGetVolume            = "GetVolume"
-	OpFindVolumeByName     = "FindVolumeByName"
-	OpWaitForVolumeStatus  = "WaitForVolumeStatus"
-	OpDeleteVolume         = "DeleteVolume"
-	OpWaitForVolumeDeleted = "WaitForVolumeDeleted"
-	OpExport               = "Export"
-	OpUnexport             = "Unexport"
-	OpListVolumes          = "ListVolumes"
-	OpServiceInfo          = "ServiceInfo"
-)
-
 // VolumeIDPlaceholder in a string of a configured connection's data is
 // replaced by the exported volume's id.
 const VolumeIDPlaceholder = "{volume_id}"
 
-// Call is one recorded call.
-type Call struct {
-	Op        string
-	VolumeID  string            // id argument or created/affected volume
-	Name      string            // CreateVolume / FindVolumeByName
-	ExportID  string            // Unexport; Export's result
-	Connector *cinder.Connector // Export / Unexport
-	Request   *cinder.CreateRequest
-	Err       error // what the call returned
-}
+// defaultHost is the backend the fake's scheduler puts every volume on.
+const defaultHost = "fake@lvm#lvm"
 
-// String is "Op volume" (plus the export id when there is one): handy for
-// comparing call sequences.
-func (c Call) String() string {
-	s := c.Op
-	if c.VolumeID != "" {
-		s += " " + c.VolumeID
-	} else if c.Name != "" {
-		s += " " + c.Name
-	}
-	if c.ExportID != "" {
-		s += " " + c.ExportID
-	}
-	return s
-}
-
-// Hook runs before an operation (after injected failures); a non-nil error
-// fails the call with that error. Hooks run without the fake's lock: they may
-// call the fake (SetStatus, Volume, ...).
-type Hook func(ctx context.Context, call Call) error
+// msgNotDeletable is Cinder's answer to DELETE of a volume in a status it
+// does not delete from, or with an attachment (volume/api.py delete).
+const msgNotDeletable = "Invalid volume: Volume status must be available or error or error_restoring or error_extending or error_managing and must not be migrating, attached, belong to a group, have snapshots, awaiting a transfer, or be disassociated from snapshots after volume transfer."
 
 type volume struct {
-	vol      cinder.Volume
-	creating int    // GetVolume polls left in "creating"
-	final    string // status after creating
-	exports  []exportRecord
+	vol         cinder.Volume
+	host        string // "": never scheduled
+	creating    int    // GetVolume polls left in "creating"
+	final       string // status after creating
+	deleting    int    // GetVolume polls left in "deleting"
+	deleteFinal string // "" (gone) or error_deleting
+	attachments []*attachment
+	// legacyTargets are the connectors os-initialize_connection exported
+	// the volume to, until os-terminate_connection or os-detach.
+	legacyTargets []cinder.Connector
 }
 
-// snapshot is a copy of the volume as Cinder would show it, attachments
-// included.
+// snapshot is a copy of the volume as Cinder's volume view shows it:
+// AttachmentIDs lists the attached attachments only.
 func (v *volume) snapshot() cinder.Volume {
 	out := copyVolume(v.vol)
 	out.AttachmentIDs = nil
-	for _, e := range v.exports {
-		out.AttachmentIDs = append(out.AttachmentIDs, e.export.ID)
+	for _, a := range v.attachments {
+		if a.status == cinder.AttachAttached {
+			out.AttachmentIDs = append(out.AttachmentIDs, a.id)
+		}
 	}
 	return out
-}
-
-type exportRecord struct {
-	export    cinder.Export
-	connector cinder.Connector
 }
 
 // Fake implements cinder.Client in memory. The zero value is not usable:
@@ -100,12 +79,16 @@ type Fake struct {
 	volumes       map[string]*volume
 	order         []string // volume ids in creation order
 	calls         []Call
-	failNext      map[string][]error
+	steps         []*Call
+	inject        map[string][]injection
 	failAlways    map[string]error
 	hooks         map[string]Hook
+	down, crashed bool
 	connections   map[string]cinder.Connection
 	creatingPolls int
 	finalStatus   string
+	deletingPolls int
+	deleteFinal   string
 	quota         int // -1 unlimited
 	method        cinder.ExportMethod
 	defaultType   string
@@ -117,13 +100,13 @@ type Fake struct {
 var _ cinder.Client = (*Fake)(nil)
 
 // New returns an empty fake: exports through the attachments API, default
-// volume type "default", new volumes available at the first GetVolume, no
-// quota.
+// volume type "default", new volumes available at the first GetVolume,
+// deleted volumes gone at the first GetVolume, no quota.
 func New() *Fake {
 	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	f := &Fake{
 		volumes:     map[string]*volume{},
-		failNext:    map[string][]error{},
+		inject:      map[string][]injection{},
 		failAlways:  map[string]error{},
 		hooks:       map[string]Hook{},
 		connections: map[string]cinder.Connection{},
@@ -136,36 +119,6 @@ func New() *Fake {
 	n := 0
 	f.now = func() time.Time { n++; return start.Add(time.Duration(n) * time.Second) }
 	return f
-}
-
-// FailNext makes the next call of op return err (calls queue up: FailNext
-// twice fails the next two calls). The call changes nothing.
-func (f *Fake) FailNext(op string, err error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.failNext[op] = append(f.failNext[op], err)
-}
-
-// Fail makes every call of op return err until Fail(op, nil).
-func (f *Fake) Fail(op string, err error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if err == nil {
-		delete(f.failAlways, op)
-		return
-	}
-	f.failAlways[op] = err
-}
-
-// Hook installs (nil: removes) a hook for op.
-func (f *Fake) Hook(op string, h Hook) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if h == nil {
-		delete(f.hooks, op)
-		return
-	}
-	f.hooks[op] = h
 }
 
 // SetConnection sets the connection info exports of a volume type return.
@@ -193,14 +146,38 @@ func (f *Fake) SetCreateFinalStatus(status string) {
 	f.finalStatus = status
 }
 
-// SetQuota limits the number of volumes (-1: unlimited).
+// SetDeletingPolls sets how many GetVolume polls a deleted volume stays
+// "deleting" before it is gone or error_deleting (default 0: the first poll
+// after DeleteVolume finds it gone). Until then it is listed, found by
+// name and counted by the quota, as in Cinder.
+func (f *Fake) SetDeletingPolls(n int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.deletingPolls = n
+}
+
+// SetDeleteFinalStatus sets how deletions end: "" (default: the volume is
+// gone) or "error_deleting" (the backend failed: the volume stays, and
+// Cinder refuses to delete it again).
+func (f *Fake) SetDeleteFinalStatus(status string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if status == "deleted" {
+		status = ""
+	}
+	f.deleteFinal = status
+}
+
+// SetQuota limits the number of volumes (-1: unlimited). Volumes being
+// deleted still count.
 func (f *Fake) SetQuota(volumes int) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.quota = volumes
 }
 
-// SetExportMethod sets the method exports report (default attachments).
+// SetExportMethod sets the method Export uses and reports (default
+// attachments), and the one Unexport uses for a ref without a method.
 func (f *Fake) SetExportMethod(m cinder.ExportMethod) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -214,7 +191,9 @@ func (f *Fake) SetDefaultVolumeType(t string) {
 	f.defaultType = t
 }
 
-// SetStatus forces a volume's status (e.g. "error", "error_deleting").
+// SetStatus forces a volume's status (e.g. "error", "error_deleting"), as
+// an admin's reset-state would; attachments are left alone. A volume set
+// to "deleting" then behaves as a deletion in progress.
 func (f *Fake) SetStatus(id, status string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -223,11 +202,30 @@ func (f *Fake) SetStatus(id, status string) error {
 		return fmt.Errorf("fake: no volume %s", id)
 	}
 	v.vol.Status, v.creating = status, 0
+	if isDeleting(status) {
+		v.deleting, v.deleteFinal = f.deletingPolls, f.deleteFinal
+	}
+	return nil
+}
+
+// SetHost sets the backend host of a volume. "" is a volume the scheduler
+// never placed (its create request was lost between the API and the
+// scheduler): Cinder 21 deletes such a volume at once whatever its status.
+func (f *Fake) SetHost(id, host string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	v, ok := f.volumes[id]
+	if !ok {
+		return fmt.Errorf("fake: no volume %s", id)
+	}
+	v.host = host
 	return nil
 }
 
 // AddVolume seeds a volume (an orphan, one made by an earlier run, ...).
 // Empty ID, Status, VolumeType and CreatedAt are filled in; it returns the id.
+// Each of v.AttachmentIDs becomes an attached attachment of the fake's export
+// method, without connection info.
 func (f *Fake) AddVolume(v cinder.Volume) string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -244,12 +242,21 @@ func (f *Fake) AddVolume(v cinder.Volume) string {
 		v.CreatedAt = f.now()
 	}
 	v.Metadata = maps.Clone(v.Metadata)
-	f.volumes[v.ID] = &volume{vol: v, final: v.Status}
+	vol := &volume{vol: v, host: defaultHost, final: v.Status}
+	for _, id := range v.AttachmentIDs {
+		vol.attachments = append(vol.attachments, &attachment{id: id, status: cinder.AttachAttached, method: f.method})
+	}
+	vol.vol.AttachmentIDs = nil
+	if isDeleting(v.Status) {
+		vol.deleting, vol.deleteFinal = f.deletingPolls, f.deleteFinal
+	}
+	f.volumes[v.ID] = vol
 	f.order = append(f.order, v.ID)
 	return v.ID
 }
 
-// Volume returns a copy of a volume.
+// Volume returns a copy of a volume as Cinder shows it (AttachmentIDs: the
+// attached attachments). It is no call: it changes nothing, fails never.
 func (f *Fake) Volume(id string) (cinder.Volume, bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -260,7 +267,8 @@ func (f *Fake) Volume(id string) (cinder.Volume, bool) {
 	return v.snapshot(), true
 }
 
-// Volumes returns copies of all volumes in creation order.
+// Volumes returns copies of all volumes (deleting ones included) in creation
+// order.
 func (f *Fake) Volumes() []cinder.Volume {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -273,131 +281,87 @@ func (f *Fake) Volumes() []cinder.Volume {
 	return out
 }
 
-// Exports returns the live exports of a volume.
-func (f *Fake) Exports(volumeID string) []cinder.Export {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	v, ok := f.volumes[volumeID]
-	if !ok {
-		return nil
-	}
-	out := make([]cinder.Export, len(v.exports))
-	for i, e := range v.exports {
-		out[i] = copyExport(e.export)
-	}
-	return out
-}
-
-// Calls returns the call log.
-func (f *Fake) Calls() []Call {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return slices.Clone(f.calls)
-}
-
-// Ops returns the operations of the call log, in order.
-func (f *Fake) Ops() []string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	out := make([]string, len(f.calls))
-	for i, c := range f.calls {
-		out[i] = c.Op
-	}
-	return out
-}
-
-// ResetCalls empties the call log.
-func (f *Fake) ResetCalls() {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.calls = nil
-}
-
 func (f *Fake) newID() string {
 	f.seq++
 	return fmt.Sprintf("00000000-0000-4000-8000-%012d", f.seq)
 }
 
-// begin runs failure injection and the hook for a call; it returns the
-// error the call must fail with, if any.
-func (f *Fake) begin(ctx context.Context, call Call) error {
-	f.mu.Lock()
-	var err error
-	if q := f.failNext[call.Op]; len(q) > 0 {
-		err, f.failNext[call.Op] = q[0], q[1:]
-	} else if e, ok := f.failAlways[call.Op]; ok {
-		err = e
-	}
-	hook := f.hooks[call.Op]
-	f.mu.Unlock()
-	if err == nil && hook != nil {
-		err = hook(ctx, call)
-	}
-	if err == nil {
-		err = ctx.Err()
-	}
-	return err
+func notFound(op, id string) error {
+	return cinder.NewError(op, id, cinder.ErrNotFound, "Volume "+id+" could not be found.")
 }
 
-func (f *Fake) record(call Call, err error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	call.Err = err
-	f.calls = append(f.calls, call)
+func isDeleting(status string) bool {
+	return status == cinder.StatusDeleting || status == "error_managing_deleting"
 }
 
 // CreateVolume implements cinder.Client.
-func (f *Fake) CreateVolume(ctx context.Context, req cinder.CreateRequest) (_ *cinder.Volume, err error) {
-	call := Call{Op: OpCreateVolume, Name: req.Name, Request: &req}
-	defer func() { f.record(call, err) }()
-	if err := f.begin(ctx, call); err != nil {
+func (f *Fake) CreateVolume(ctx context.Context, req cinder.CreateRequest) (out *cinder.Volume, err error) {
+	call := &Call{Op: OpCreateVolume, Name: req.Name, Request: &req}
+	err = f.do(ctx, levelCall, call, func() error {
+		if req.Name == "" || req.SizeGiB <= 0 {
+			return cinder.NewError("create volume", req.Name, cinder.ErrInvalid, "a name and a positive size are required")
+		}
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		if f.quota >= 0 && len(f.volumes) >= f.quota {
+			return cinder.NewError("create volume", req.Name, cinder.ErrQuotaExceeded,
+				fmt.Sprintf("VolumeLimitExceeded: Maximum number of volumes allowed (%d) exceeded for quota 'volumes'.", f.quota))
+		}
+		vt := req.VolumeType
+		if vt == "" {
+			vt = f.defaultType
+		}
+		v := &volume{
+			vol: cinder.Volume{
+				ID: f.newID(), Name: req.Name, Description: req.Description, Status: cinder.StatusCreating,
+				SizeGiB: req.SizeGiB, VolumeType: vt, AvailabilityZone: req.AvailabilityZone,
+				Multiattach: req.Multiattach, Metadata: maps.Clone(req.Metadata), CreatedAt: f.now(),
+			},
+			host:     defaultHost,
+			creating: f.creatingPolls,
+			final:    f.finalStatus,
+		}
+		if v.vol.AvailabilityZone == "" {
+			v.vol.AvailabilityZone = "nova"
+		}
+		f.volumes[v.vol.ID] = v
+		f.order = append(f.order, v.vol.ID)
+		call.VolumeID = v.vol.ID
+		s := v.snapshot()
+		out = &s
+		return nil
+	})
+	if err != nil {
 		return nil, err
 	}
-	if req.Name == "" || req.SizeGiB <= 0 {
-		return nil, cinder.NewError("create volume", req.Name, cinder.ErrInvalid, "a name and a positive size are required")
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.quota >= 0 && len(f.volumes) >= f.quota {
-		return nil, cinder.NewError("create volume", req.Name, cinder.ErrQuotaExceeded,
-			fmt.Sprintf("VolumeLimitExceeded: Maximum number of volumes allowed (%d) exceeded for quota 'volumes'.", f.quota))
-	}
-	vt := req.VolumeType
-	if vt == "" {
-		vt = f.defaultType
-	}
-	v := &volume{
-		vol: cinder.Volume{
-			ID: f.newID(), Name: req.Name, Description: req.Description, Status: cinder.StatusCreating,
-			SizeGiB: req.SizeGiB, VolumeType: vt, AvailabilityZone: req.AvailabilityZone,
-			Multiattach: req.Multiattach, Metadata: maps.Clone(req.Metadata), CreatedAt: f.now(),
-		},
-		creating: f.creatingPolls,
-		final:    f.finalStatus,
-	}
-	if v.vol.AvailabilityZone == "" {
-		v.vol.AvailabilityZone = "nova"
-	}
-	f.volumes[v.vol.ID] = v
-	f.order = append(f.order, v.vol.ID)
-	call.VolumeID = v.vol.ID
-	out := v.snapshot()
-	return &out, nil
+	return out, nil
 }
 
-// get advances a creating volume by one poll and returns a copy.
+// get is one GetVolume poll: it advances a creating or deleting volume by
+// one poll and returns a copy.
 func (f *Fake) get(id string) (*cinder.Volume, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	v, ok := f.volumes[id]
 	if !ok {
-		return nil, cinder.NewError("get volume", id, cinder.ErrNotFound, "Volume "+id+" could not be found.")
+		return nil, notFound("get volume", id)
 	}
-	if v.vol.Status == cinder.StatusCreating {
+	switch {
+	case v.vol.Status == cinder.StatusCreating:
 		if v.creating > 0 {
 			v.creating--
 		} else {
 			v.vol.Status = v.final
+		}
+	case isDeleting(v.vol.Status):
+		switch {
+		case v.deleting > 0:
+			v.deleting--
+		case v.deleteFinal != "":
+			v.vol.Status = v.deleteFinal
+		default:
+			delete(f.volumes, id)
+			return nil, notFound("get volume", id)
 		}
 	}
 	out := v.snapshot()
@@ -405,201 +369,162 @@ func (f *Fake) get(id string) (*cinder.Volume, error) {
 }
 
 // GetVolume implements cinder.Client.
-func (f *Fake) GetVolume(ctx context.Context, id string) (_ *cinder.Volume, err error) {
-	call := Call{Op: OpGetVolume, VolumeID: id}
-	defer func() { f.record(call, err) }()
-	if err := f.begin(ctx, call); err != nil {
+func (f *Fake) GetVolume(ctx context.Context, id string) (out *cinder.Volume, err error) {
+	call := &Call{Op: OpGetVolume, VolumeID: id}
+	err = f.do(ctx, levelCall, call, func() (err error) {
+		out, err = f.get(id)
+		return err
+	})
+	if err != nil {
 		return nil, err
 	}
-	return f.get(id)
+	return out, nil
 }
 
 // FindVolumeByName implements cinder.Client.
-func (f *Fake) FindVolumeByName(ctx context.Context, name string) (_ *cinder.Volume, err error) {
-	call := Call{Op: OpFindVolumeByName, Name: name}
-	defer func() { f.record(call, err) }()
-	if err := f.begin(ctx, call); err != nil {
+func (f *Fake) FindVolumeByName(ctx context.Context, name string) (out *cinder.Volume, err error) {
+	call := &Call{Op: OpFindVolumeByName, Name: name}
+	err = f.do(ctx, levelCall, call, func() error {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		var found []*volume
+		for _, id := range f.order {
+			if v, ok := f.volumes[id]; ok && v.vol.Name == name {
+				found = append(found, v)
+			}
+		}
+		switch len(found) {
+		case 0:
+			return cinder.NewError("find volume", name, cinder.ErrNotFound, "")
+		case 1:
+			call.VolumeID = found[0].vol.ID
+			s := found[0].snapshot()
+			out = &s
+			return nil
+		}
+		ids := make([]string, len(found))
+		for i, v := range found {
+			ids[i] = v.vol.ID
+		}
+		return &cinder.DuplicateNameError{Name: name, IDs: ids}
+	})
+	if err != nil {
 		return nil, err
 	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	var found []*volume
-	for _, id := range f.order {
-		if v, ok := f.volumes[id]; ok && v.vol.Name == name {
-			found = append(found, v)
-		}
-	}
-	switch len(found) {
-	case 0:
-		return nil, cinder.NewError("find volume", name, cinder.ErrNotFound, "")
-	case 1:
-		call.VolumeID = found[0].vol.ID
-		out := found[0].snapshot()
-		return &out, nil
-	}
-	ids := make([]string, len(found))
-	for i, v := range found {
-		ids[i] = v.vol.ID
-	}
-	return nil, &cinder.DuplicateNameError{Name: name, IDs: ids}
+	return out, nil
 }
 
 // WaitForVolumeStatus implements cinder.Client; polls are not logged, the
-// wait is (once).
-func (f *Fake) WaitForVolumeStatus(ctx context.Context, id string, wanted ...string) (_ *cinder.Volume, err error) {
-	call := Call{Op: OpWaitForVolumeStatus, VolumeID: id}
-	defer func() { f.record(call, err) }()
-	if err := f.begin(ctx, call); err != nil {
+// wait is (once). While Cinder is down the wait fails at once instead of
+// polling until ctx ends.
+func (f *Fake) WaitForVolumeStatus(ctx context.Context, id string, wanted ...string) (out *cinder.Volume, err error) {
+	call := &Call{Op: OpWaitForVolumeStatus, VolumeID: id}
+	err = f.do(ctx, levelCall, call, func() (err error) {
+		out, err = cinder.WaitForStatus(ctx, f.backoff, func(_ context.Context, id string) (*cinder.Volume, error) { return f.get(id) }, id, wanted...)
+		return err
+	})
+	if err != nil {
 		return nil, err
 	}
-	return cinder.WaitForStatus(ctx, f.backoff, func(_ context.Context, id string) (*cinder.Volume, error) { return f.get(id) }, id, wanted...)
+	return out, nil
 }
 
-// DeleteVolume implements cinder.Client.
-func (f *Fake) DeleteVolume(ctx context.Context, id string) (err error) {
-	call := Call{Op: OpDeleteVolume, VolumeID: id}
-	defer func() { f.record(call, err) }()
-	if err := f.begin(ctx, call); err != nil {
-		return err
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	v, ok := f.volumes[id]
-	if !ok {
+// DeleteVolume implements cinder.Client: Cinder accepts it only for a
+// volume in a cinder.Deletable status without attached, attaching or
+// reserved attachments (else ErrInvalid, also for a volume already
+// deleting); the volume then goes deleting (see SetDeletingPolls). A missing
+// volume is success.
+func (f *Fake) DeleteVolume(ctx context.Context, id string) error {
+	call := &Call{Op: OpDeleteVolume, VolumeID: id}
+	return f.do(ctx, levelCall, call, func() error {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		v, ok := f.volumes[id]
+		if !ok {
+			return nil
+		}
+		if v.host == "" {
+			delete(f.volumes, id)
+			return nil
+		}
+		busy := slices.ContainsFunc(v.attachments, func(a *attachment) bool {
+			return a.status == cinder.AttachAttached || a.status == cinder.AttachAttaching || a.status == cinder.AttachReserved
+		})
+		if !cinder.Deletable(v.vol.Status) || busy {
+			return cinder.NewError("delete volume", id, cinder.ErrInvalid, msgNotDeletable)
+		}
+		if v.vol.Status == "error_managing" {
+			v.vol.Status = "error_managing_deleting"
+		} else {
+			v.vol.Status = cinder.StatusDeleting
+		}
+		v.deleting, v.deleteFinal = f.deletingPolls, f.deleteFinal
 		return nil
-	}
-	if len(v.exports) > 0 {
-		return cinder.NewError("delete volume", id, cinder.ErrInvalid,
-			"Invalid volume: Volume status must be available or error or error_restoring or error_extending or error_managing and must not be migrating, attached, belong to a group, have snapshots, awaiting a transfer, or be disassociated from snapshots after volume transfer.")
-	}
-	delete(f.volumes, id)
-	return nil
+	})
 }
 
 // WaitForVolumeDeleted implements cinder.Client.
-func (f *Fake) WaitForVolumeDeleted(ctx context.Context, id string) (err error) {
-	call := Call{Op: OpWaitForVolumeDeleted, VolumeID: id}
-	defer func() { f.record(call, err) }()
-	if err := f.begin(ctx, call); err != nil {
-		return err
-	}
-	return cinder.WaitForDeleted(ctx, f.backoff, func(_ context.Context, id string) (*cinder.Volume, error) { return f.get(id) }, id)
-}
-
-// Export implements cinder.Client.
-func (f *Fake) Export(ctx context.Context, volumeID string, cn cinder.Connector) (_ *cinder.Export, err error) {
-	call := Call{Op: OpExport, VolumeID: volumeID, Connector: &cn}
-	defer func() { f.record(call, err) }()
-	if err := f.begin(ctx, call); err != nil {
-		return nil, err
-	}
-	if cn.Host == "" {
-		return nil, cinder.NewError("export volume", volumeID, cinder.ErrInvalid, "the connector needs a host name")
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	v, ok := f.volumes[volumeID]
-	if !ok {
-		return nil, cinder.NewError("export volume", volumeID, cinder.ErrNotFound, "Volume "+volumeID+" could not be found.")
-	}
-	switch {
-	case v.vol.Status == cinder.StatusAvailable:
-	case v.vol.Status == cinder.StatusInUse && v.vol.Multiattach:
-	case v.vol.Status == cinder.StatusInUse:
-		return nil, cinder.NewError("export volume", volumeID, cinder.ErrConflict, "volume is not multiattach and already attached")
-	default:
-		return nil, cinder.NewError("export volume", volumeID, cinder.ErrInvalid, "Invalid volume: volume status is "+v.vol.Status)
-	}
-	conn, ok := f.connections[v.vol.VolumeType]
-	if !ok {
-		conn = defaultConnection(volumeID, len(v.exports)+f.seq)
-	}
-	f.seq++
-	exp := cinder.Export{
-		Method:     f.method,
-		ID:         fmt.Sprintf("00000000-0000-4000-a000-%012d", f.seq),
-		Connection: fillConnection(conn, volumeID),
-	}
-	v.exports = append(v.exports, exportRecord{export: exp, connector: cn})
-	v.vol.Status = cinder.StatusInUse
-	call.ExportID = exp.ID
-	out := copyExport(exp)
-	return &out, nil
-}
-
-// Unexport implements cinder.Client.
-func (f *Fake) Unexport(ctx context.Context, volumeID, exportID string, cn cinder.Connector) (err error) {
-	call := Call{Op: OpUnexport, VolumeID: volumeID, ExportID: exportID, Connector: &cn}
-	defer func() { f.record(call, err) }()
-	if err := f.begin(ctx, call); err != nil {
-		return err
-	}
-	if volumeID == "" || exportID == "" {
-		return cinder.NewError("unexport volume", volumeID, cinder.ErrInvalid, "volume id and export id are required")
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	v, ok := f.volumes[volumeID]
-	if !ok {
-		return nil
-	}
-	v.exports = slices.DeleteFunc(v.exports, func(e exportRecord) bool { return e.export.ID == exportID })
-	if len(v.exports) == 0 && v.vol.Status == cinder.StatusInUse {
-		v.vol.Status = cinder.StatusAvailable
-	}
-	return nil
+func (f *Fake) WaitForVolumeDeleted(ctx context.Context, id string) error {
+	call := &Call{Op: OpWaitForVolumeDeleted, VolumeID: id}
+	return f.do(ctx, levelCall, call, func() error {
+		return cinder.WaitForDeleted(ctx, f.backoff, func(_ context.Context, id string) (*cinder.Volume, error) { return f.get(id) }, id)
+	})
 }
 
 // ListVolumes implements cinder.Client.
-func (f *Fake) ListVolumes(ctx context.Context, metadata map[string]string) (_ []cinder.Volume, err error) {
-	call := Call{Op: OpListVolumes}
-	defer func() { f.record(call, err) }()
-	if err := f.begin(ctx, call); err != nil {
-		return nil, err
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	out := []cinder.Volume{}
-	for _, id := range f.order {
-		v, ok := f.volumes[id]
-		if !ok {
-			continue
-		}
-		match := true
-		for k, want := range metadata {
-			if got, ok := v.vol.Metadata[k]; !ok || got != want {
-				match = false
+func (f *Fake) ListVolumes(ctx context.Context, metadata map[string]string) (out []cinder.Volume, err error) {
+	call := &Call{Op: OpListVolumes}
+	err = f.do(ctx, levelCall, call, func() error {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		out = []cinder.Volume{}
+		for _, id := range f.order {
+			v, ok := f.volumes[id]
+			if !ok {
+				continue
+			}
+			match := true
+			for k, want := range metadata {
+				if got, ok := v.vol.Metadata[k]; !ok || got != want {
+					match = false
+				}
+			}
+			if match {
+				out = append(out, v.snapshot())
 			}
 		}
-		if match {
-			out = append(out, v.snapshot())
-		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }
 
 // ServiceInfo implements cinder.Client.
-func (f *Fake) ServiceInfo(ctx context.Context) (_ *cinder.ServiceInfo, err error) {
-	call := Call{Op: OpServiceInfo}
-	defer func() { f.record(call, err) }()
-	if err := f.begin(ctx, call); err != nil {
-		return nil, err
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	types := []string{f.defaultType}
-	for t := range f.connections {
-		if t != f.defaultType {
-			types = append(types, t)
+func (f *Fake) ServiceInfo(ctx context.Context) (info *cinder.ServiceInfo, err error) {
+	call := &Call{Op: OpServiceInfo}
+	err = f.do(ctx, levelCall, call, func() error {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		types := []string{f.defaultType}
+		for t := range f.connections {
+			if t != f.defaultType {
+				types = append(types, t)
+			}
 		}
-	}
-	slices.Sort(types[1:])
-	info := &cinder.ServiceInfo{
-		Endpoint: "fake://cinder/v3/fake", AuthMode: "fake", APIVersion: "v3.0",
-		MinMicroversion: "3.0", MaxMicroversion: "3.70", Microversion: "3.54", ExportMethod: f.method,
-	}
-	for _, t := range types {
-		info.VolumeTypes = append(info.VolumeTypes, cinder.VolumeType{ID: "type-" + t, Name: t, IsPublic: true})
+		slices.Sort(types[1:])
+		info = &cinder.ServiceInfo{
+			Endpoint: "fake://cinder/v3/fake", AuthMode: "fake", APIVersion: "v3.0",
+			MinMicroversion: "3.0", MaxMicroversion: "3.70", Microversion: "3.54", ExportMethod: f.method,
+		}
+		for _, t := range types {
+			info.VolumeTypes = append(info.VolumeTypes, cinder.VolumeType{ID: "type-" + t, Name: t, IsPublic: true})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return info, nil
 }
@@ -671,4 +596,10 @@ func copyVolume(v cinder.Volume) cinder.Volume {
 func copyExport(e cinder.Export) cinder.Export {
 	e.Connection = fillConnection(e.Connection, VolumeIDPlaceholder)
 	return e
+}
+
+func copyConnector(c cinder.Connector) cinder.Connector {
+	c.WWPNs = slices.Clone(c.WWPNs)
+	c.WWNNs = slices.Clone(c.WWNNs)
+	return c
 }

@@ -457,6 +457,7 @@ type versionInfo struct {
 // Microversions this client uses.
 const (
 	mvBase        = "3.0"
+	mvNewAttach   = "3.27" // attachments API: list, show, create, delete
 	mvAttachments = "3.44" // attachments API with os-complete
 	mvMode        = "3.54" // attachment mode
 )

@@ -182,6 +182,27 @@ func TestDeleteVolume(t *testing.T) {
 	}
 }
 
+// TestDeleteVolumeAlreadyDeletingIsInvalid: Cinder 21 refuses DELETE of a
+// deleting volume with 400 InvalidVolume (volume/api.py delete: the
+// conditional update expects available, error, ...); the caller reads the
+// status and waits, so the answer stays ErrInvalid with Cinder's message and
+// the request is sent once.
+func TestDeleteVolumeAlreadyDeletingIsInvalid(t *testing.T) {
+	const msg = "Invalid volume: Volume status must be available or error or error_restoring or error_extending or error_managing " +
+		"and must not be migrating, attached, belong to a group, have snapshots, awaiting a transfer, or be disassociated from snapshots after volume transfer."
+	s := newServer(t, "3.70")
+	s.onJSON("DELETE /volumes/v1", 400, `{"badRequest":{"code":400,"message":"`+msg+`"}}`)
+	c, _ := s.client(ExportAuto)
+	err := c.DeleteVolume(context.Background(), "v1")
+	var ce *cinder.Error
+	if !errors.Is(err, cinder.ErrInvalid) || !errors.As(err, &ce) || ce.Message != msg || ce.Volume != "v1" {
+		t.Fatalf("got %v, want ErrInvalid with Cinder's message", err)
+	}
+	if want := []string{"DELETE /volumes/v1"}; !slices.Equal(s.requests(), want) {
+		t.Errorf("requests %v, want %v", s.requests(), want)
+	}
+}
+
 func TestWaitForVolume(t *testing.T) {
 	s := newServer(t, "3.70")
 	seq := []string{"creating", "creating", "available"}

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
+	"unicode"
 
 	"github.com/gophercloud/gophercloud/v2"
 	"github.com/gophercloud/gophercloud/v2/openstack/blockstorage/v3/volumes"
@@ -127,21 +129,57 @@ func (c *Client) Export(ctx context.Context, volumeID string, cn cinder.Connecto
 	return c.exportLegacy(ctx, volumeID, cn)
 }
 
-// Unexport implements cinder.Client.
-func (c *Client) Unexport(ctx context.Context, volumeID, exportID string, cn cinder.Connector) error {
-	if volumeID == "" || exportID == "" {
+// Unexport implements cinder.Client. It dispatches on the method the export
+// was made with (ref.Method; "" means the client's own), not on the client's
+// method: an export made before a change of the export-method setting is
+// still removed the way it was made. DELETE /attachments needs microversion
+// 3.27 (api/v3/attachments.py: delete is NEW_ATTACH); a client that sends
+// less refuses an attachments export with ErrInvalid before any request.
+func (c *Client) Unexport(ctx context.Context, volumeID string, ref cinder.ExportRef, cn cinder.Connector) error {
+	if volumeID == "" || ref.ID == "" {
 		return cinder.NewError("unexport volume", volumeID, cinder.ErrInvalid, "volume id and export id are required")
 	}
-	if c.method == cinder.ExportAttachments {
-		return c.deleteAttachment(ctx, volumeID, exportID)
+	method := ref.Method
+	if method == "" {
+		method = c.method
 	}
-	return c.unexportLegacy(ctx, volumeID, exportID, cn)
+	switch method {
+	case cinder.ExportAttachments:
+		if !c.attachmentsAPI() {
+			return cinder.NewError("unexport volume", volumeID, cinder.ErrInvalid,
+				fmt.Sprintf("export %s was made with the attachments API: deleting it needs microversion %s, this client sends %s (cinder offers up to %s)",
+					ref.ID, mvNewAttach, c.microversion, c.versions.Max))
+		}
+		return c.deleteAttachment(ctx, volumeID, ref.ID)
+	case cinder.ExportLegacy:
+		return c.unexportLegacy(ctx, volumeID, ref.ID, cn)
+	}
+	return cinder.NewError("unexport volume", volumeID, cinder.ErrInvalid, fmt.Sprintf("unknown export method %q: want %s or %s", method, cinder.ExportAttachments, cinder.ExportLegacy))
 }
+
+// attachmentsAPI reports whether this client's microversion reaches the
+// attachments API's list, show and delete (3.27).
+func (c *Client) attachmentsAPI() bool { return mvAtLeast(c.microversion, mvNewAttach) }
 
 // exportAttachment: POST /attachments with the connector and mode rw and NO
 // instance_uuid (Cinder asks Nova about attachments with one), then
 // os-complete. gophercloud's attachments.CreateOpts always sends
 // instance_uuid, so the body is our own.
+//
+// A failure after Cinder answered with the attachment's id is undone
+// (DELETE /attachments/{id}). A create whose answer is lost (timeout, reset
+// connection, a proxy's 5xx after Cinder applied it) leaves an attachment we
+// have no id for, and so does Cinder's own 500 on a failed backend export:
+// volume/api.py attachment_create commits the reserved record
+// (_attachment_reserve) before the synchronous attachment_update RPC, and
+// api/v3/attachments.py create turns that RPC's failure into a 500 without
+// removing the record; the attachment and the volume stay reserved. This
+// function does not hunt for that record: the attachments views
+// (api/v3/views/attachments.py) show neither the connector, the host nor
+// created_at, and a failed create never stored the connector
+// (volume/manager.py _connection_create saves it only after the driver's
+// initialize_connection succeeded), so nothing tells our record from another
+// client's. ClearExports removes it.
 func (c *Client) exportAttachment(ctx context.Context, volumeID string, cn cinder.Connector) (_ *cinder.Export, err error) {
 	undo := &undoStack{c: c}
 	defer func() { err = undo.finish(ctx, err) }()
@@ -279,7 +317,7 @@ func (c *Client) exportLegacy(ctx context.Context, volumeID string, cn cinder.Co
 		return nil, err
 	}
 	for _, a := range after.Attachments {
-		if !slices.Contains(known, a.AttachmentID) && (a.HostName == "" || a.HostName == cn.Host) {
+		if !slices.Contains(known, a.AttachmentID) && (a.HostName == "" || a.HostName == sanitizeHostname(cn.Host)) {
 			attachmentID = a.AttachmentID
 			break
 		}
@@ -288,6 +326,24 @@ func (c *Client) exportLegacy(ctx context.Context, volumeID string, cn cinder.Co
 		return nil, cinder.NewError("export volume (os-attach)", volumeID, cinder.ErrUnavailable, "cinder recorded no attachment for host "+cn.Host)
 	}
 	return &cinder.Export{Method: cinder.ExportLegacy, ID: attachmentID, Connection: conn}, nil
+}
+
+// sanitizeHostname is Cinder's volume_utils.sanitize_hostname, which the
+// volume manager's attach_volume applies to os-attach's host_name before
+// recording it: runes beyond Latin-1 dropped, space and _ to -, anything but
+// letters, digits, . and - removed, lower case, . and - trimmed.
+func sanitizeHostname(h string) string {
+	var b strings.Builder
+	for _, r := range h {
+		switch {
+		case r > 0xFF:
+		case r == ' ' || r == '_':
+			b.WriteRune('-')
+		case unicode.IsLetter(r) || unicode.IsNumber(r) || r == '.' || r == '-':
+			b.WriteRune(r)
+		}
+	}
+	return strings.Trim(strings.ToLower(b.String()), ".-")
 }
 
 func attachmentIDs(v *volumes.Volume) []string {
@@ -329,7 +385,7 @@ func (c *Client) unexportLegacy(ctx context.Context, volumeID, exportID string, 
 		// Back to in-use so a retry starts from the same state.
 		rb, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.rollbackTimeout)
 		defer cancel()
-		if rbErr := c.volumeAction(rb, "roll_detaching", "os-roll_detaching", volumeID, map[string]any{"os-roll_detaching": nil}, nil); rbErr != nil {
+		if rbErr := c.rollDetaching(rb, volumeID); rbErr != nil {
 			return errors.Join(err, rbErr)
 		}
 		return err

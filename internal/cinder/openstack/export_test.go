@@ -103,13 +103,13 @@ func TestUnexportAttachments(t *testing.T) {
 	s.onJSON("DELETE /attachments/att-1", 200, `{"attachments":[]}`)
 	s.onJSON("DELETE /attachments/att-gone", 404, `{"itemNotFound":{"code":404,"message":"gone"}}`)
 	c, _ := s.client(ExportAuto)
-	if err := c.Unexport(context.Background(), "v1", "att-1", testConnector); err != nil {
+	if err := c.Unexport(context.Background(), "v1", cinder.ExportRef{ID: "att-1"}, testConnector); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.Unexport(context.Background(), "v1", "att-gone", testConnector); err != nil {
+	if err := c.Unexport(context.Background(), "v1", cinder.ExportRef{ID: "att-gone"}, testConnector); err != nil {
 		t.Fatalf("unexport of a missing attachment: %v, want success", err)
 	}
-	if err := c.Unexport(context.Background(), "v1", "", testConnector); !errors.Is(err, cinder.ErrInvalid) {
+	if err := c.Unexport(context.Background(), "v1", cinder.ExportRef{}, testConnector); !errors.Is(err, cinder.ErrInvalid) {
 		t.Fatalf("empty export id: %v", err)
 	}
 }
@@ -239,7 +239,7 @@ func TestUnexportLegacy(t *testing.T) {
 		t.Fatal(err)
 	}
 	n := len(s.requests())
-	if err := c.Unexport(context.Background(), "v1", "att-new", testConnector); err != nil {
+	if err := c.Unexport(context.Background(), "v1", cinder.ExportRef{Method: cinder.ExportLegacy, ID: "att-new"}, testConnector); err != nil {
 		t.Fatal(err)
 	}
 	want := []string{
@@ -267,7 +267,7 @@ func TestUnexportLegacyRollsDetachingBack(t *testing.T) {
 	}
 	s.onJSON("POST /volumes/v1/action os-terminate_connection", 500, `{"computeFault":{"code":500,"message":"target busy"}}`)
 	n := len(s.requests())
-	if err := c.Unexport(context.Background(), "v1", "att-new", testConnector); !errors.Is(err, cinder.ErrUnavailable) {
+	if err := c.Unexport(context.Background(), "v1", cinder.ExportRef{Method: cinder.ExportLegacy, ID: "att-new"}, testConnector); !errors.Is(err, cinder.ErrUnavailable) {
 		t.Fatalf("got %v", err)
 	}
 	want := []string{"GET /volumes/v1", "POST /volumes/v1/action os-begin_detaching", "POST /volumes/v1/action os-terminate_connection", "POST /volumes/v1/action os-roll_detaching"}
@@ -280,10 +280,10 @@ func TestUnexportLegacyAlreadyGone(t *testing.T) {
 	s := legacyServer(t)
 	s.onJSON("GET /volumes/gone", 404, `{"itemNotFound":{"code":404,"message":"gone"}}`)
 	c, _ := s.client(ExportLegacy)
-	if err := c.Unexport(context.Background(), "gone", "att-1", testConnector); err != nil {
+	if err := c.Unexport(context.Background(), "gone", cinder.ExportRef{ID: "att-1"}, testConnector); err != nil {
 		t.Fatalf("missing volume: %v", err)
 	}
-	if err := c.Unexport(context.Background(), "v1", "att-unknown", testConnector); err != nil {
+	if err := c.Unexport(context.Background(), "v1", cinder.ExportRef{ID: "att-unknown"}, testConnector); err != nil {
 		t.Fatalf("missing attachment: %v", err)
 	}
 	if want := []string{"GET /volumes/gone", "GET /volumes/v1"}; !slices.Equal(s.requests(), want) {
@@ -295,7 +295,7 @@ func TestUnexportLegacyInterruptedExport(t *testing.T) {
 	s := legacyServer(t)
 	s.onJSON("GET /volumes/v1", 200, volumeJSON("v1", "pvc-1", "attaching"))
 	c, _ := s.client(ExportLegacy)
-	if err := c.Unexport(context.Background(), "v1", "att-never-recorded", testConnector); err != nil {
+	if err := c.Unexport(context.Background(), "v1", cinder.ExportRef{ID: "att-never-recorded"}, testConnector); err != nil {
 		t.Fatal(err)
 	}
 	want := []string{"GET /volumes/v1", "POST /volumes/v1/action os-terminate_connection", "POST /volumes/v1/action os-unreserve"}
@@ -311,5 +311,42 @@ func TestNormalise(t *testing.T) {
 	cf, idf := normalise(flat)
 	if !reflect.DeepEqual(cn, cf) || id != "" || idf != "a1" || cn.DriverVolumeType != "rbd" || len(cn.Data) != 2 {
 		t.Errorf("nested %v %q, flat %v %q", cn.Data, id, cf.Data, idf)
+	}
+}
+
+func TestExportLegacyFindsItsAttachmentUnderCindersHostName(t *testing.T) {
+	s := legacyServer(t)
+	attached := false
+	s.on("GET /volumes/v1", func(w http.ResponseWriter, r *http.Request) {
+		if attached {
+			// attach_volume records sanitize_hostname(host_name).
+			reply(w, 200, volumeJSON("v1", "pvc-1", "in-use", "other-host=att-old", "worker-1.example=att-new"))
+			return
+		}
+		reply(w, 200, volumeJSON("v1", "pvc-1", "available", "other-host=att-old"))
+	})
+	s.on("POST /volumes/v1/action os-attach", func(w http.ResponseWriter, r *http.Request) {
+		attached = true
+		reply(w, 202, "")
+	})
+	c, _ := s.client(ExportLegacy)
+	cn := testConnector
+	cn.Host = "Worker_1.Example."
+	exp, err := c.Export(context.Background(), "v1", cn)
+	if err != nil || exp.ID != "att-new" {
+		t.Fatalf("export %+v, %v; want att-new", exp, err)
+	}
+}
+
+func TestSanitizeHostname(t *testing.T) {
+	for in, want := range map[string]string{
+		"node1":             "node1",
+		"Worker_1.Example.": "worker-1.example",
+		"-a b!c-":           "a-bc",
+		"caf\u00e9\u4e16":   "caf\u00e9",
+	} {
+		if got := sanitizeHostname(in); got != want {
+			t.Errorf("sanitizeHostname(%q) = %q, want %q", in, got, want)
+		}
 	}
 }

@@ -80,7 +80,7 @@ func TestErrorsFromRealCinder(t *testing.T) {
 	if err := c.DeleteVolume(ctx, missing); err != nil {
 		t.Errorf("delete unknown volume: %v, want success", err)
 	}
-	if err := c.Unexport(ctx, missing, missing, hostConnector(t)); err != nil {
+	if err := c.Unexport(ctx, missing, cinder.ExportRef{ID: missing}, hostConnector(t)); err != nil {
 		t.Errorf("unexport of an unknown attachment: %v, want success", err)
 	}
 	if _, err := c.FindVolumeByName(ctx, e.name("nobody")); !errors.Is(err, cinder.ErrNotFound) {

@@ -130,7 +130,7 @@ func TestTgtfileExportReadsLUN(t *testing.T) {
 				t.Fatal("a login with a wrong CHAP password succeeded: the target does not check CHAP, the size check proves nothing")
 			}
 
-			if err := c.Unexport(ctx, vol.ID, exp.ID, cn); err != nil {
+			if err := c.Unexport(ctx, vol.ID, cinder.ExportRef{Method: exp.Method, ID: exp.ID}, cn); err != nil {
 				t.Fatalf("unexport: %v", err)
 			}
 			v, err = volumes.Get(ctx, e.rawClient(), vol.ID).Extract()
@@ -140,7 +140,7 @@ func TestTgtfileExportReadsLUN(t *testing.T) {
 			if v.Status != cinder.StatusAvailable || len(v.Attachments) != 0 {
 				t.Fatalf("after unexport: status %s attachments %+v, want available without attachments", v.Status, v.Attachments)
 			}
-			if err := c.Unexport(ctx, vol.ID, exp.ID, cn); err != nil {
+			if err := c.Unexport(ctx, vol.ID, cinder.ExportRef{Method: exp.Method, ID: exp.ID}, cn); err != nil {
 				t.Fatalf("second unexport: %v, want success", err)
 			}
 			if _, err := framework.ReadCapacity(ctx, login); err == nil {
@@ -186,7 +186,7 @@ func TestExportDriverTypes(t *testing.T) {
 			if export, _ := exp.Connection.Data["export"].(string); !strings.Contains(export, ":/") {
 				t.Errorf("nfs volume: export %q, want host:/path", export)
 			}
-			if err := c.Unexport(ctx, nfs.ID, exp.ID, cn); err != nil {
+			if err := c.Unexport(ctx, nfs.ID, cinder.ExportRef{Method: exp.Method, ID: exp.ID}, cn); err != nil {
 				t.Fatalf("unexport nfs volume: %v", err)
 			}
 			deleteAndConfirm(t, c, nfs.ID)
@@ -204,7 +204,7 @@ func TestExportDriverTypes(t *testing.T) {
 					t.Errorf("fake volume: connection data has %s=%v, want no target data", k, v)
 				}
 			}
-			if err := c.Unexport(ctx, fake.ID, exp.ID, cn); err != nil {
+			if err := c.Unexport(ctx, fake.ID, cinder.ExportRef{Method: exp.Method, ID: exp.ID}, cn); err != nil {
 				t.Fatalf("unexport fake volume: %v", err)
 			}
 			deleteAndConfirm(t, c, fake.ID)

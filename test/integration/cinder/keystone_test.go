@@ -47,7 +47,7 @@ func keystoneRoundTrip(t *testing.T, e *env, c *openstack.Client) {
 	if exp.Connection.DriverVolumeType != "iscsi" {
 		t.Errorf("driver_volume_type %q, want iscsi", exp.Connection.DriverVolumeType)
 	}
-	if err := c.Unexport(ctx, v.ID, exp.ID, cn); err != nil {
+	if err := c.Unexport(ctx, v.ID, cinder.ExportRef{Method: exp.Method, ID: exp.ID}, cn); err != nil {
 		t.Fatalf("unexport through keystone: %v", err)
 	}
 	deleteAndConfirm(t, c, v.ID)

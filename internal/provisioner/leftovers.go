@@ -1,0 +1,106 @@
+package provisioner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/klog/v2"
+	"sigs.k8s.io/sig-storage-lib-external-provisioner/v13/controller"
+
+	"github.com/cinder-provisioner/cinder-provisioner/internal/cinder"
+	"github.com/cinder-provisioner/cinder-provisioner/internal/mapper"
+)
+
+// claimGone reports whether the claim was deleted (or deleted and made
+// anew under the same name). The library calls Provision for a deleted claim
+// while an earlier attempt was InBackground; such a call must remove what
+// exists, never make a volume.
+func (p *Provisioner) claimGone(ctx context.Context, claim *corev1.PersistentVolumeClaim) (bool, error) {
+	live, err := p.kube.CoreV1().PersistentVolumeClaims(claim.Namespace).Get(ctx, claim.Name, metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+		return true, nil
+	case err != nil:
+		return false, fmt.Errorf("get claim %s/%s: %w", claim.Namespace, claim.Name, err)
+	}
+	return live.UID != claim.UID, nil
+}
+
+// existingPV returns the PV of the given name when it exists and is this
+// provisioner's for the volume: a Provision that runs while it exists
+// (informer lag, a second leader) returns it unchanged (the library's create
+// then finds it), and never touches the live export it records.
+func (p *Provisioner) existingPV(ctx context.Context, name, volumeID string) (*corev1.PersistentVolume, error) {
+	pv, err := p.kube.CoreV1().PersistentVolumes().Get(ctx, name, metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+		return nil, nil
+	case err != nil:
+		return nil, fmt.Errorf("get PV %s: %w", name, err)
+	}
+	if pv.Annotations[AnnVolumeID] != volumeID || pv.Annotations[AnnProvisionerIdentity] != p.name {
+		return nil, fmt.Errorf("PV %s exists but is not this provisioner's for Cinder volume %s: it is left alone, and so is the volume", name, volumeID)
+	}
+	klog.FromContext(ctx).V(2).Info("PV exists already; returning it unchanged", "volumeID", volumeID)
+	out := pv.DeepCopy()
+	out.ResourceVersion = ""
+	return out, nil
+}
+
+// refuse ends an attempt whose claim cannot be served: it removes what
+// exists of the claim on Cinder (the volume this attempt made, or, when
+// volumeID is "", one an earlier attempt made, found by name) and its
+// Secrets. Refused when nothing is left; pending when the removal did not
+// finish, so the library calls again. req is nil when the request itself is
+// what was refused.
+func (p *Provisioner) refuse(ctx context.Context, opts controller.ProvisionOptions, req *request, volumeID string, cause error) (*corev1.PersistentVolume, outcome, error) {
+	if err := p.removeLeftovers(ctx, opts, req, volumeID); err != nil {
+		return nil, pending, fmt.Errorf("%w; removing what an attempt left for this claim did not finish, will retry: %w", cause, err)
+	}
+	p.refusals.put(opts, cause)
+	return nil, refused, cause
+}
+
+// forget ends an attempt for a claim that is gone: what exists of it is
+// removed, and the library is told to forget the claim.
+func (p *Provisioner) forget(ctx context.Context, opts controller.ProvisionOptions) (*corev1.PersistentVolume, outcome, error) {
+	if err := p.removeLeftovers(ctx, opts, nil, ""); err != nil {
+		return nil, pending, fmt.Errorf("claim %s/%s was deleted; removing its volume did not finish, will retry: %w", opts.PVC.Namespace, opts.PVC.Name, err)
+	}
+	klog.FromContext(ctx).V(2).Info("Claim deleted while provisioning; nothing of it is left")
+	return nil, forgotten, &controller.IgnoredError{Reason: fmt.Sprintf("claim %s/%s was deleted; nothing of it is left on Cinder", opts.PVC.Namespace, opts.PVC.Name)}
+}
+
+// removeLeftovers deletes the claim's volume (volumeID, or the one named
+// after the PV) with its exports, and its CHAP Secret.
+func (p *Provisioner) removeLeftovers(ctx context.Context, opts controller.ProvisionOptions, req *request, volumeID string) error {
+	connector, secretNS := p.connector, p.secretNamespace
+	if req != nil {
+		connector, secretNS = req.connector, req.mapper.SecretNamespace
+	}
+	if volumeID == "" {
+		vol, err := p.cinder.FindVolumeByName(ctx, opts.PVName)
+		switch {
+		case errors.Is(err, cinder.ErrNotFound):
+		case err != nil:
+			return fmt.Errorf("look up volume %s: %w", opts.PVName, err)
+		case vol.Metadata[MetaClusterID] == p.clusterID:
+			volumeID = vol.ID
+		}
+	}
+	if volumeID != "" {
+		if pv, err := p.existingPV(ctx, opts.PVName, volumeID); err != nil || pv != nil {
+			// a PV holds the volume: the library's delete path owns it now
+			return err
+		}
+		klog.FromContext(ctx).V(2).Info("Removing volume of a claim that cannot be served", "volumeID", volumeID)
+		if err := p.removeVolume(ctx, volumeID, connector); err != nil {
+			return err
+		}
+	}
+	return p.deleteSecret(ctx, secretNS, mapper.ChapSecretName(opts.PVName), opts.PVName)
+}

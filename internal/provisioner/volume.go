@@ -1,0 +1,220 @@
+package provisioner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/klog/v2"
+	"sigs.k8s.io/sig-storage-lib-external-provisioner/v13/controller"
+
+	"github.com/cinder-provisioner/cinder-provisioner/internal/cinder"
+)
+
+// maxRecoverRounds bounds how often one attempt re-reads a volume that
+// changed status under it (another actor, Cinder finishing a step).
+const maxRecoverRounds = 4
+
+// findVolume looks the claim's volume up by name (the PV name). It returns
+// the volume, available, when an earlier attempt made one and it can be
+// reused; nil when there is none (or it was removed because it was in
+// error); or the PV when it already exists (informer lag, another leader):
+// that PV's live export is never touched.
+func (p *Provisioner) findVolume(ctx context.Context, opts controller.ProvisionOptions, req *request) (*cinder.Volume, *corev1.PersistentVolume, outcome, error) {
+	found, err := p.cinder.FindVolumeByName(ctx, opts.PVName)
+	switch {
+	case errors.Is(err, cinder.ErrNotFound):
+		return nil, nil, pending, nil
+	case err != nil:
+		// an earlier attempt's volume may exist: never forget the claim
+		return nil, nil, pending, fmt.Errorf("look up volume %s: %w", opts.PVName, err)
+	case found.Metadata[MetaClusterID] != p.clusterID:
+		// someone else's volume: nothing of ours exists
+		return nil, nil, refused, &nameConflictError{name: opts.PVName, id: found.ID, cluster: found.Metadata[MetaClusterID]}
+	}
+	pv, err := p.existingPV(ctx, opts.PVName, found.ID)
+	if err != nil || pv != nil {
+		return nil, pv, bound, err
+	}
+	vol, err := p.recoverVolume(ctx, found, req.connector)
+	if err != nil {
+		return nil, nil, pending, err
+	}
+	if vol != nil {
+		if diffs := mismatch(vol, req); len(diffs) > 0 {
+			return nil, nil, pending, &mismatchError{id: vol.ID, diffs: diffs}
+		}
+	}
+	return vol, nil, pending, nil
+}
+
+// recoverVolume drives a volume an earlier attempt made to available, from
+// whatever status an interruption left it in; nil when it is gone (it was
+// being deleted, or in error and removed here) and a new one is needed.
+// A status nothing of ours can leave is a *stuckVolumeError.
+func (p *Provisioner) recoverVolume(ctx context.Context, vol *cinder.Volume, connector cinder.Connector) (*cinder.Volume, error) {
+	logger := klog.FromContext(ctx)
+	id := vol.ID
+	for round := 0; round < maxRecoverRounds; round++ {
+		logger.V(2).Info("Found volume of an earlier attempt", "volumeID", id, "status", vol.Status)
+		var err error
+		switch vol.Status {
+		case cinder.StatusAvailable:
+			return vol, nil
+		case cinder.StatusCreating:
+			vol, err = p.cinder.WaitForVolumeStatus(ctx, id, cinder.StatusAvailable)
+			var vse *cinder.VolumeStatusError
+			if errors.As(err, &vse) {
+				vol, err = &cinder.Volume{ID: id, Status: vse.Status}, nil
+			}
+		case cinder.StatusReserved, cinder.StatusAttaching, cinder.StatusInUse, cinder.StatusDetaching:
+			// an export an interrupted attempt left; no PV uses it
+			vol, err = p.cinder.ClearExports(ctx, id, connector)
+			if err == nil && vol.Status == cinder.StatusAvailable {
+				return vol, nil
+			}
+		case cinder.StatusDeleting:
+			// an earlier cleanup's delete: let it finish, then start anew
+			if err := p.cinder.WaitForVolumeDeleted(ctx, id); err != nil {
+				return nil, fmt.Errorf("wait for volume %s, deleting, to go: %w", id, err)
+			}
+			return nil, nil
+		case cinder.StatusErrorDeleting:
+			return nil, &stuckVolumeError{id: id, status: vol.Status, fix: stuckFix(id, vol.Status)}
+		default:
+			if !cinder.IsErrorStatus(vol.Status) {
+				return nil, &stuckVolumeError{id: id, status: vol.Status, fix: stuckFix(id, vol.Status)}
+			}
+			logger.V(2).Info("Deleting volume an earlier attempt left in error", "volumeID", id, "status", vol.Status)
+			if err := p.removeVolume(ctx, id, connector); err != nil {
+				return nil, fmt.Errorf("remove volume %s left in status %s by an earlier attempt: %w", id, vol.Status, err)
+			}
+			return nil, nil
+		}
+		if errors.Is(err, cinder.ErrNotFound) {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("recover volume %s: %w", id, err)
+		}
+	}
+	return nil, fmt.Errorf("volume %s keeps changing status (last %s): will retry", id, vol.Status)
+}
+
+var uuidRE = regexp.MustCompile(`^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$`)
+
+// mismatch lists how a reused volume differs from the request.
+func mismatch(vol *cinder.Volume, req *request) []string {
+	var diffs []string
+	if vol.SizeGiB != req.sizeGiB {
+		diffs = append(diffs, fmt.Sprintf("size %d GiB, the claim asks for %d GiB", vol.SizeGiB, req.sizeGiB))
+	}
+	// Cinder shows the type's name; a class may name the type by id
+	if t := req.params.VolumeType; t != "" && vol.VolumeType != t && !uuidRE.MatchString(t) {
+		diffs = append(diffs, fmt.Sprintf("volume type %q, the class asks for %q", vol.VolumeType, t))
+	}
+	if z := req.params.Availability; z != "" && vol.AvailabilityZone != z {
+		diffs = append(diffs, fmt.Sprintf("availability zone %q, the class asks for %q", vol.AvailabilityZone, z))
+	}
+	return diffs
+}
+
+// createVolume makes the claim's volume and waits until it is available.
+func (p *Provisioner) createVolume(ctx context.Context, opts controller.ProvisionOptions, req *request) (*cinder.Volume, outcome, error) {
+	logger := klog.FromContext(ctx)
+	vol, err := p.cinder.CreateVolume(ctx, cinder.CreateRequest{
+		Name:             opts.PVName,
+		SizeGiB:          req.sizeGiB,
+		VolumeType:       req.params.VolumeType,
+		AvailabilityZone: req.params.Availability,
+		Description:      fmt.Sprintf("Kubernetes volume %s for claim %s/%s (cluster %s)", opts.PVName, opts.PVC.Namespace, opts.PVC.Name, p.clusterID),
+		Metadata:         p.volumeMetadata(opts),
+		Multiattach:      needsMultiattach(opts.PVC),
+	})
+	if err != nil {
+		err = fmt.Errorf("create volume %s: %w", opts.PVName, err)
+		if rejected(err) {
+			// Cinder refused, and the lookup found no earlier volume
+			return nil, refused, err
+		}
+		// the answer may be lost after Cinder made it: the next attempt
+		// finds it by name
+		return nil, pending, err
+	}
+	logger.V(4).Info("Created volume", "volumeID", vol.ID)
+	avail, err := p.cinder.WaitForVolumeStatus(ctx, vol.ID, cinder.StatusAvailable)
+	var vse *cinder.VolumeStatusError
+	switch {
+	case errors.As(err, &vse):
+		_, out, err := p.refuse(ctx, opts, req, vol.ID, err)
+		return nil, out, err
+	case err != nil:
+		// still creating, or Cinder unreachable: Cinder refuses to delete
+		// a creating volume, the next attempt waits again
+		return nil, pending, err
+	}
+	return avail, pending, nil
+}
+
+// removeVolume deletes a volume of ours whatever status interrupted work
+// left it in, and waits until Cinder no longer knows it. It reads the status
+// first and acts on it: a volume already deleting is waited for, never sent
+// DELETE again; exports in any state are cleared first; error_deleting is a
+// *stuckVolumeError.
+// The connector is the one the volume's exports were made for (legacy
+// teardown names it).
+func (p *Provisioner) removeVolume(ctx context.Context, id string, connector cinder.Connector) error {
+	var vol *cinder.Volume // what the last call showed; nil: read it
+	for round := 0; round < maxRecoverRounds; round++ {
+		if vol == nil {
+			var err error
+			vol, err = p.cinder.GetVolume(ctx, id)
+			if errors.Is(err, cinder.ErrNotFound) {
+				return nil
+			}
+			if err != nil {
+				return fmt.Errorf("get volume %s: %w", id, err)
+			}
+		}
+		switch {
+		case vol.Status == cinder.StatusDeleting:
+			return p.cinder.WaitForVolumeDeleted(ctx, id)
+		case vol.Status == cinder.StatusErrorDeleting:
+			return &stuckVolumeError{id: id, status: vol.Status, fix: stuckFix(id, vol.Status)}
+		case vol.Status == cinder.StatusCreating:
+			// Cinder refuses DELETE until the create ends
+			if _, err := p.cinder.WaitForVolumeStatus(ctx, id, cinder.StatusAvailable); err != nil && !errors.Is(err, cinder.ErrVolumeError) {
+				return fmt.Errorf("wait for volume %s to finish creating before deleting it: %w", id, err)
+			}
+			vol = nil
+			continue
+		case !cinder.Deletable(vol.Status) || len(vol.AttachmentIDs) > 0:
+			switch vol.Status {
+			case cinder.StatusReserved, cinder.StatusAttaching, cinder.StatusInUse, cinder.StatusDetaching, cinder.StatusAvailable:
+				cleared, err := p.cinder.ClearExports(ctx, id, connector)
+				if errors.Is(err, cinder.ErrNotFound) {
+					return nil
+				}
+				if err != nil {
+					return fmt.Errorf("remove exports of volume %s: %w", id, err)
+				}
+				vol = cleared
+				continue
+			}
+			return &stuckVolumeError{id: id, status: vol.Status, fix: stuckFix(id, vol.Status)}
+		}
+		err := p.cinder.DeleteVolume(ctx, id)
+		if errors.Is(err, cinder.ErrInvalid) {
+			// the status changed since the read: read again
+			vol = nil
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		return p.cinder.WaitForVolumeDeleted(ctx, id)
+	}
+	return fmt.Errorf("volume %s keeps changing status: will retry the delete", id)
+}
