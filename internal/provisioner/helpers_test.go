@@ -69,9 +69,14 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
+	// the fake's clock starts at 2026-01-01 and ticks a second per volume:
+	// every volume it makes is young
+	p.now = func() time.Time { return fakeEpoch.Add(2 * time.Second) }
 	e.p = p
 	return e
 }
+
+var fakeEpoch = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 
 // logs returns everything logged so far.
 func (e *env) logs() string {

@@ -7,6 +7,7 @@ package provisioner
 import (
 	"errors"
 	"fmt"
+	"time"
 
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/record"
@@ -57,6 +58,7 @@ type Provisioner struct {
 	secretNamespace string
 	connector       cinder.Connector
 	refusals        refusals
+	now             func() time.Time
 }
 
 var (
@@ -91,6 +93,7 @@ func New(cfg Config) (*Provisioner, error) {
 		clusterID:       cfg.ClusterID,
 		secretNamespace: cfg.SecretNamespace,
 		connector:       cfg.Connector,
+		now:             time.Now,
 	}
 	if p.mappers == nil {
 		p.mappers = mapper.Default()

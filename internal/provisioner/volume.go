@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/klog/v2"
@@ -16,6 +17,14 @@ import (
 // maxRecoverRounds bounds how often one attempt re-reads a volume that
 // changed status under it (another actor, Cinder finishing a step).
 const maxRecoverRounds = 4
+
+// staleCreating is how long a volume may stay creating before the
+// provisioner suspects that Cinder took the request but never scheduled it
+// (cinder-api died between writing the record and messaging the scheduler):
+// such a volume stays creating for ever. Cinder schedules a create within a
+// second; a backend that takes longer has a host by then, and Cinder refuses
+// to delete it.
+const staleCreating = 30 * time.Second
 
 // findVolume looks the claim's volume up by name (the PV name). It returns
 // the volume, available, when an earlier attempt made one and it can be
@@ -64,10 +73,13 @@ func (p *Provisioner) recoverVolume(ctx context.Context, vol *cinder.Volume, con
 		case cinder.StatusAvailable:
 			return vol, nil
 		case cinder.StatusCreating:
-			vol, err = p.cinder.WaitForVolumeStatus(ctx, id, cinder.StatusAvailable)
+			vol, err = p.waitCreated(ctx, vol)
 			var vse *cinder.VolumeStatusError
 			if errors.As(err, &vse) {
 				vol, err = &cinder.Volume{ID: id, Status: vse.Status}, nil
+			}
+			if err == nil && vol == nil {
+				return nil, nil
 			}
 		case cinder.StatusReserved, cinder.StatusAttaching, cinder.StatusInUse, cinder.StatusDetaching:
 			// an export an interrupted attempt left; no PV uses it
@@ -101,6 +113,37 @@ func (p *Provisioner) recoverVolume(ctx context.Context, vol *cinder.Volume, con
 		}
 	}
 	return nil, fmt.Errorf("volume %s keeps changing status (last %s): will retry", id, vol.Status)
+}
+
+// waitCreated waits until a creating volume is available. A volume still
+// creating staleCreating after it was made gets one DELETE: Cinder destroys
+// a volume no backend took (no host) at once, whatever its status, and
+// refuses (400) one a backend is creating, whose wait then goes on. It
+// returns nil when the volume is gone and a new one is needed.
+func (p *Provisioner) waitCreated(ctx context.Context, vol *cinder.Volume) (*cinder.Volume, error) {
+	id := vol.ID
+	if age := p.now().Sub(vol.CreatedAt); vol.CreatedAt.IsZero() || age < staleCreating {
+		wctx, cancel := context.WithTimeout(ctx, staleCreating-age)
+		v, err := p.cinder.WaitForVolumeStatus(wctx, id, cinder.StatusAvailable)
+		cancel()
+		var we *cinder.WaitError
+		if err == nil || ctx.Err() != nil || !errors.As(err, &we) || vol.CreatedAt.IsZero() {
+			return v, err
+		}
+	}
+	err := p.cinder.DeleteVolume(ctx, id)
+	switch {
+	case err == nil:
+		klog.FromContext(ctx).Info("Deleted volume that Cinder never scheduled", "volumeID", id, "created", vol.CreatedAt)
+		if err := p.cinder.WaitForVolumeDeleted(ctx, id); err != nil {
+			return nil, fmt.Errorf("wait for volume %s, never scheduled, to go: %w", id, err)
+		}
+		return nil, nil
+	case errors.Is(err, cinder.ErrInvalid):
+		// a backend holds it: its create is under way
+		return p.cinder.WaitForVolumeStatus(ctx, id, cinder.StatusAvailable)
+	}
+	return nil, fmt.Errorf("delete volume %s, creating since %s: %w", id, vol.CreatedAt.Format(time.RFC3339), err)
 }
 
 var uuidRE = regexp.MustCompile(`^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$`)
@@ -184,7 +227,15 @@ func (p *Provisioner) removeVolume(ctx context.Context, id string, connector cin
 		case vol.Status == cinder.StatusErrorDeleting:
 			return &stuckVolumeError{id: id, status: vol.Status, fix: stuckFix(id, vol.Status)}
 		case vol.Status == cinder.StatusCreating:
-			// Cinder refuses DELETE until the create ends
+			// Cinder deletes a volume no backend took at once; it refuses
+			// one a backend is creating until the create ends
+			err := p.cinder.DeleteVolume(ctx, id)
+			if err == nil {
+				return p.cinder.WaitForVolumeDeleted(ctx, id)
+			}
+			if !errors.Is(err, cinder.ErrInvalid) {
+				return err
+			}
 			if _, err := p.cinder.WaitForVolumeStatus(ctx, id, cinder.StatusAvailable); err != nil && !errors.Is(err, cinder.ErrVolumeError) {
 				return fmt.Errorf("wait for volume %s to finish creating before deleting it: %w", id, err)
 			}
