@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -13,8 +12,6 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
 	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
-	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/klog/v2"
 	"sigs.k8s.io/sig-storage-lib-external-provisioner/v13/controller"
@@ -191,43 +188,6 @@ func loadCloudConfig(o *Options, e env) (cfg *openstack.Config, source string, e
 		return nil, source, fmt.Errorf("invalid Cinder configuration in %s: %w", source, err)
 	}
 	return cfg, source, nil
-}
-
-// newKubeClient builds the Kubernetes client from --kubeconfig or the
-// in-cluster configuration and checks that the API server answers.
-func newKubeClient(ctx context.Context, o *Options) (kubernetes.Interface, error) {
-	var (
-		cfg *rest.Config
-		err error
-	)
-	if o.Kubeconfig != "" {
-		if _, statErr := os.Stat(o.Kubeconfig); statErr != nil {
-			return nil, fmt.Errorf("--kubeconfig: %w", statErr)
-		}
-		cfg, err = clientcmd.BuildConfigFromFlags("", o.Kubeconfig)
-		if err != nil {
-			return nil, fmt.Errorf("--kubeconfig %s: %w", o.Kubeconfig, err)
-		}
-	} else {
-		cfg, err = rest.InClusterConfig()
-		if err != nil {
-			return nil, fmt.Errorf("no --kubeconfig and not running in a cluster: %w", err)
-		}
-	}
-	cfg.QPS = o.KubeAPIQPS
-	cfg.Burst = o.KubeAPIBurst
-	cfg = rest.AddUserAgent(cfg, programName+"/"+versionString())
-
-	kube, err := kubernetes.NewForConfig(cfg)
-	if err != nil {
-		return nil, fmt.Errorf("kubernetes client: %w", err)
-	}
-	// Fail fast on a wrong address or credentials rather than in the
-	// informers' retry loop.
-	if err := kube.Discovery().RESTClient().Get().AbsPath("/version").Do(ctx).Error(); err != nil {
-		return nil, fmt.Errorf("reach the Kubernetes API server at %s: %w", cfg.Host, err)
-	}
-	return kube, nil
 }
 
 // connector is the host identity sent to Cinder with every export.

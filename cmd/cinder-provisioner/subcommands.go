@@ -15,6 +15,7 @@ import (
 	"github.com/cinder-provisioner/cinder-provisioner/internal/cinder"
 	"github.com/cinder-provisioner/cinder-provisioner/internal/cinder/openstack"
 	"github.com/cinder-provisioner/cinder-provisioner/internal/operator"
+	"github.com/cinder-provisioner/cinder-provisioner/internal/provisioner"
 )
 
 // The operator subcommands: wiring only, the logic is in internal/operator.
@@ -148,13 +149,16 @@ func runCheck(args []string, stdout, stderr io.Writer, e env) int {
 
 func runOrphans(args []string, stdout, stderr io.Writer, e env) int {
 	o := NewOptions()
-	fs := subcommandFlagSet("orphans", "--cluster-id=NAME [--cloud-config=FILE | --cloud=NAME] [--kubeconfig=FILE] [--delete [--yes]] [flags]",
-		"Lists the Cinder volumes whose metadata "+"cinder.openstack.org/cluster-id is --cluster-id but that no PV names, and the PVs of\n"+
-			"--provisioner-name whose Cinder volume is gone. --delete deletes the volumes of the first kind after confirmation (never PVs);\n"+
-			"a volume younger than --min-age is reported but not deleted (a provisioner may be working on it).",
+	fs := subcommandFlagSet("orphans", "--cluster-id=NAME [--cloud-config=FILE | --cloud=NAME] [--kubeconfig=FILE] [--delete [--yes] [--include-unknown-policy]] [flags]",
+		"Lists the Cinder volumes whose metadata "+provisioner.MetaClusterID+" is --cluster-id but that no PV names, by the reclaim\n"+
+			"policy their metadata "+provisioner.MetaReclaimPolicy+" records (Delete: orphans; Retain: kept on purpose; none: unknown),\n"+
+			"and the PVs of --provisioner-name whose Cinder volume is gone. --delete deletes the orphans after confirmation (never PVs,\n"+
+			"never a Retain volume, volumes of unknown policy only with --include-unknown-policy); a volume younger than --min-age is\n"+
+			"reported but not deleted (a provisioner may be working on it).",
 		o, stderr, cinderFlags, kubeFlags, connectorFlags, []string{"cluster-id", "provisioner-name"})
-	del := fs.Bool("delete", false, "Delete the Cinder volumes without a PV (after a confirmation prompt). PVs are never deleted.")
+	del := fs.Bool("delete", false, "Delete the Cinder volumes without a PV whose reclaim policy is Delete (after a confirmation prompt). PVs and Retain volumes are never deleted.")
 	yes := fs.Bool("yes", false, "With --delete: do not ask for confirmation.")
+	includeUnknown := fs.Bool("include-unknown-policy", false, "With --delete: also delete the volumes without a PV whose metadata records no reclaim policy (made before cinder-provisioner recorded it); any of them may be a Retain volume kept on purpose.")
 	wait := fs.Duration("delete-wait", 5*time.Minute, "With --delete: how long to wait for each volume to go.")
 	minAge := fs.Duration("min-age", operator.InFlightAge, "With --delete: volumes younger than this are never deleted, whatever their status (a provisioner may be between creating a volume and its PV). 0: no protection.")
 	if code, done := parseSubcommand(fs, args, stderr); done {
@@ -180,17 +184,18 @@ func runOrphans(args []string, stdout, stderr io.Writer, e env) int {
 			err = kerr
 		} else {
 			err = operator.Orphans(ctx, operator.OrphansConfig{
-				Cinder:          client,
-				Kube:            kube,
-				Out:             stdout,
-				In:              e.Stdin,
-				ClusterID:       o.ClusterID,
-				ProvisionerName: o.ProvisionerName,
-				Delete:          *del,
-				Yes:             *yes,
-				Connector:       connector,
-				DeleteWait:      *wait,
-				MinAge:          orphanMinAge(*minAge),
+				Cinder:               client,
+				Kube:                 kube,
+				Out:                  stdout,
+				In:                   e.Stdin,
+				ClusterID:            o.ClusterID,
+				ProvisionerName:      o.ProvisionerName,
+				Delete:               *del,
+				Yes:                  *yes,
+				IncludeUnknownPolicy: *includeUnknown,
+				Connector:            connector,
+				DeleteWait:           *wait,
+				MinAge:               orphanMinAge(*minAge),
 			})
 		}
 	}

@@ -21,6 +21,8 @@ func TestSubcommandErrors(t *testing.T) {
 		{"check invalid config names the key", []string{"check", "--cloud-config", "@bad"}, exitError, "username"},
 		{"orphans needs a cluster id", []string{"orphans", "--cloud-config", "x"}, exitUsage, "--cluster-id: is required"},
 		{"orphans help", []string{"orphans", "--help"}, exitOK, "--delete"},
+		{"orphans help names the unknown-policy switch", []string{"orphans", "--help"}, exitOK, "--include-unknown-policy"},
+		{"orphans help says Retain volumes stay", []string{"orphans", "--help"}, exitOK, "never a Retain volume"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -88,10 +88,12 @@ func orNone(s string) string {
 
 // probeState is what the probe has made so far, for the cleanup.
 type probeState struct {
-	name    string
-	id      string // "" until Cinder answered the create
-	export  *cinder.Export
-	deleted bool
+	name      string
+	id        string // "" until Cinder answered the create
+	available bool   // seen available: no longer being created
+	exporting bool   // an export was asked for: exports may exist, whatever Export answered
+	export    *cinder.Export
+	deleted   bool
 }
 
 func probe(ctx context.Context, cfg CheckConfig, p printer) (err error) {
@@ -136,12 +138,16 @@ func probe(ctx context.Context, cfg CheckConfig, p printer) (err error) {
 		return err
 	}
 	if err := p.step("wait until available", func() (string, error) {
-		_, err := cfg.Cinder.WaitForVolumeStatus(ctx, st.id, cinder.StatusAvailable)
-		return "", err
+		if _, err := cfg.Cinder.WaitForVolumeStatus(ctx, st.id, cinder.StatusAvailable); err != nil {
+			return "", err
+		}
+		st.available = true
+		return "", nil
 	}); err != nil {
 		return err
 	}
 	if err := p.step("export", func() (string, error) {
+		st.exporting = true
 		exp, err := cfg.Cinder.Export(ctx, st.id, cfg.Connector)
 		if err != nil {
 			return "", err
@@ -178,7 +184,7 @@ func probe(ctx context.Context, cfg CheckConfig, p printer) (err error) {
 		return err
 	}
 	if err := p.step("unexport", func() (string, error) {
-		if err := cfg.Cinder.Unexport(ctx, st.id, st.export.ID, cfg.Connector); err != nil {
+		if err := cfg.Cinder.Unexport(ctx, st.id, exportRef(st.export), cfg.Connector); err != nil {
 			return "", err
 		}
 		st.export = nil
@@ -200,8 +206,10 @@ func probe(ctx context.Context, cfg CheckConfig, p printer) (err error) {
 	})
 }
 
-// cleanupProbe removes what a failed probe left: the export, then the
-// volume. It runs on its own deadline so that a signal still cleans up.
+// cleanupProbe removes what a failed probe left: every export (an export
+// whose answer was lost, or that was cut off, leaves some that the probe
+// does not know of), then the volume, once Cinder has finished creating it.
+// It runs on its own deadline so that a signal still cleans up.
 func cleanupProbe(ctx context.Context, cfg CheckConfig, p printer, st *probeState) error {
 	if st.deleted {
 		return nil
@@ -226,14 +234,26 @@ func cleanupProbe(ctx context.Context, cfg CheckConfig, p printer, st *probeStat
 		st.id = v.ID
 	}
 	var errs []error
-	if st.export != nil {
-		if err := p.step("cleanup: unexport", func() (string, error) {
-			return "", cfg.Cinder.Unexport(ctx, st.id, st.export.ID, cfg.Connector)
+	if st.exporting {
+		if err := p.step("cleanup: remove exports", func() (string, error) {
+			_, err := cfg.Cinder.ClearExports(ctx, st.id, cfg.Connector)
+			if errors.Is(err, cinder.ErrNotFound) {
+				return "", nil
+			}
+			return "", err
 		}); err != nil {
 			errs = append(errs, err)
 		}
 	}
 	err := p.step("cleanup: delete", func() (string, error) {
+		if !st.available {
+			// Cinder refuses to delete a volume it is still creating; one
+			// that ends in error can be deleted
+			_, err := cfg.Cinder.WaitForVolumeStatus(ctx, st.id, cinder.StatusAvailable)
+			if err != nil && !errors.Is(err, cinder.ErrVolumeError) && !errors.Is(err, cinder.ErrNotFound) {
+				return "", fmt.Errorf("wait until it is no longer being created: %w", err)
+			}
+		}
 		if err := cfg.Cinder.DeleteVolume(ctx, st.id); err != nil {
 			return "", err
 		}
@@ -243,6 +263,12 @@ func cleanupProbe(ctx context.Context, cfg CheckConfig, p printer, st *probeStat
 		errs = append(errs, fmt.Errorf("probe volume %s (%s) left behind: delete it by hand: %w", st.name, st.id, err))
 	}
 	return errors.Join(errs...)
+}
+
+// exportRef names the probe's export for Unexport, with the method it was
+// made with.
+func exportRef(e *cinder.Export) cinder.ExportRef {
+	return cinder.ExportRef{Method: e.Method, ID: e.ID}
 }
 
 // step runs f, printing its name, result and duration. The error names the

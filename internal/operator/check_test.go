@@ -101,9 +101,10 @@ func TestCheckProbeCleansUpOnFailure(t *testing.T) {
 		wantStep string
 		wantOps  []string // from the failed call on
 	}{
-		{"export fails", fake.OpExport, "export: ", []string{fake.OpExport, fake.OpDeleteVolume, fake.OpWaitForVolumeDeleted}},
-		{"unexport fails", fake.OpUnexport, "unexport: ", []string{fake.OpUnexport, fake.OpUnexport, fake.OpDeleteVolume, fake.OpWaitForVolumeDeleted}},
-		{"wait available fails", fake.OpWaitForVolumeStatus, "wait until available: ", []string{fake.OpWaitForVolumeStatus, fake.OpDeleteVolume, fake.OpWaitForVolumeDeleted}},
+		{"export fails", fake.OpExport, "export: ", []string{fake.OpExport, fake.OpClearExports, fake.OpDeleteVolume, fake.OpWaitForVolumeDeleted}},
+		{"unexport fails", fake.OpUnexport, "unexport: ", []string{fake.OpUnexport, fake.OpClearExports, fake.OpDeleteVolume, fake.OpWaitForVolumeDeleted}},
+		// the volume is still creating: the cleanup waits for it first
+		{"wait available fails", fake.OpWaitForVolumeStatus, "wait until available: ", []string{fake.OpWaitForVolumeStatus, fake.OpWaitForVolumeStatus, fake.OpDeleteVolume, fake.OpWaitForVolumeDeleted}},
 		{"create fails", fake.OpCreateVolume, "create 1 GiB volume", []string{fake.OpCreateVolume, fake.OpFindVolumeByName}},
 	}
 	for _, tc := range tests {
@@ -128,6 +129,38 @@ func TestCheckProbeCleansUpOnFailure(t *testing.T) {
 			}
 			if strings.Contains(out.String(), "chap-secret") {
 				t.Errorf("output shows a credential:\n%s", out.String())
+			}
+		})
+	}
+}
+
+func TestCheckProbeCleansUpExportsItDoesNotKnowOf(t *testing.T) {
+	// The attachment is made, its answer lost: Export cannot undo what it
+	// never learnt, and the volume stays reserved.
+	tests := []struct {
+		name   string
+		method cinder.ExportMethod
+		lose   string
+	}{
+		{"attachment", cinder.ExportAttachments, fake.OpAttachmentCreate},
+		{"legacy reservation", cinder.ExportLegacy, fake.OpReserve},
+		{"legacy attach", cinder.ExportLegacy, fake.OpAttach},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := fake.New()
+			f.SetExportMethod(tc.method)
+			f.LoseAnswer(tc.lose, nil)
+			var out bytes.Buffer
+			err := Check(context.Background(), checkConfig(f, &out))
+			if err == nil || !strings.Contains(err.Error(), "export: ") {
+				t.Fatalf("err = %v, want the export step's", err)
+			}
+			if vols := f.Volumes(); len(vols) != 0 {
+				t.Errorf("probe volume left behind: %v\n%s", vols, out.String())
+			}
+			if !strings.Contains(out.String(), "cleanup: remove exports") {
+				t.Errorf("output does not show the export cleanup:\n%s", out.String())
 			}
 		})
 	}

@@ -30,6 +30,39 @@ const defaultDeleteWait = 5 * time.Minute
 // pvListPage is how many PVs one list request asks for.
 const pvListPage = 500
 
+// annLegacyVolumeID is the volume id annotation of PVs made by the original
+// standalone-cinder provisioner. Its volumes carry no cluster id, so they
+// are never listed; a PV naming a volume this way still counts as its PV.
+const annLegacyVolumeID = "cinderVolumeId"
+
+// reclaimPolicy is what a volume's metadata says about why it may lack a PV.
+type reclaimPolicy int
+
+const (
+	// policyDelete: made for a class with reclaim policy Delete; without a
+	// PV it is an orphan.
+	policyDelete reclaimPolicy = iota
+	// policyRetain: made for a Retain class; a missing PV may have been
+	// deleted on purpose, the volume is kept. Never deleted by this command.
+	policyRetain
+	// policyUnknown: the metadata records no policy (volumes made before
+	// cinder-provisioner recorded it) or one it does not know. It may be a
+	// Retain volume: deleted only with IncludeUnknownPolicy.
+	policyUnknown
+)
+
+// policyOf reads provisioner.MetaReclaimPolicy; an admin may set it by
+// hand (openstack volume set --property), so case does not matter.
+func policyOf(v cinder.Volume) reclaimPolicy {
+	switch p := v.Metadata[provisioner.MetaReclaimPolicy]; {
+	case strings.EqualFold(p, string(corev1.PersistentVolumeReclaimDelete)):
+		return policyDelete
+	case strings.EqualFold(p, string(corev1.PersistentVolumeReclaimRetain)):
+		return policyRetain
+	}
+	return policyUnknown
+}
+
 // OrphansConfig is what Orphans needs.
 type OrphansConfig struct {
 	Cinder cinder.Client
@@ -44,10 +77,16 @@ type OrphansConfig struct {
 	// cinder.openstack.org/provisioner-identity must be exactly this.
 	ProvisionerName string
 	// Delete removes the orphaned volumes (never PVs); without Yes it asks
-	// first.
+	// first. Volumes whose metadata records reclaim policy Retain are kept
+	// on purpose and never deleted; volumes that record no policy only with
+	// IncludeUnknownPolicy.
 	Delete bool
 	Yes    bool
-	// Connector is sent when removing a leftover export (legacy exports
+	// IncludeUnknownPolicy lets Delete remove volumes whose metadata records
+	// no reclaim policy (made before cinder-provisioner recorded it), which
+	// may be Retain volumes whose PV was deleted on purpose.
+	IncludeUnknownPolicy bool
+	// Connector is sent when removing leftover exports (legacy exports
 	// need the connector they were made with).
 	Connector cinder.Connector
 	// Now is the clock; nil: time.Now.
@@ -69,13 +108,24 @@ func (c OrphansConfig) minAge() time.Duration {
 // orphanVolume is a Cinder volume of the cluster without a PV.
 type orphanVolume struct {
 	vol      cinder.Volume
-	inFlight bool // creating and young: reported, never deleted
+	policy   reclaimPolicy
+	inFlight bool // young: reported, never deleted
 }
 
-// Orphans reports the cluster's Cinder volumes without a PV and the
-// provisioner's PVs without a Cinder volume and, with Delete, deletes the
-// volumes of the first kind that are not in flight. It returns an error when
-// a listing, a check or a deletion failed.
+// deletable reports whether Delete may remove the volume.
+func (o orphanVolume) deletable(cfg OrphansConfig) bool {
+	if o.inFlight {
+		return false
+	}
+	return o.policy == policyDelete || o.policy == policyUnknown && cfg.IncludeUnknownPolicy
+}
+
+// Orphans reports the cluster's Cinder volumes without a PV, in three
+// groups by the reclaim policy their metadata records (Delete: orphans;
+// Retain: kept on purpose; none: unknown), and the provisioner's PVs without
+// a Cinder volume. With Delete, it deletes the orphans that are not in
+// flight (and, with IncludeUnknownPolicy, the unknown ones), never a Retain
+// volume. It returns an error when a listing, a check or a deletion failed.
 func Orphans(ctx context.Context, cfg OrphansConfig) error {
 	if cfg.ClusterID == "" {
 		return errors.New("orphans: cluster id is required")
@@ -95,7 +145,7 @@ func Orphans(ctx context.Context, cfg OrphansConfig) error {
 		return fmt.Errorf("list Cinder volumes of cluster %s: %w", cfg.ClusterID, err)
 	}
 	orphans := findOrphanVolumes(cfg.ClusterID, vols, pvs, now(), cfg.minAge())
-	printOrphanVolumes(p, cfg.ClusterID, orphans, now(), cfg.minAge())
+	printOrphanVolumes(p, cfg, orphans, now())
 
 	var errs []error
 	if err := reportPVsWithoutVolume(ctx, cfg, p, pvs); err != nil {
@@ -141,8 +191,10 @@ func findOrphanVolumes(clusterID string, vols []cinder.Volume, pvs []corev1.Pers
 	ids := map[string]bool{}
 	for _, pv := range pvs {
 		names[pv.Name] = true
-		if id := pv.Annotations[provisioner.AnnVolumeID]; id != "" {
-			ids[id] = true
+		for _, ann := range []string{provisioner.AnnVolumeID, annLegacyVolumeID} {
+			if id := pv.Annotations[ann]; id != "" {
+				ids[id] = true
+			}
 		}
 	}
 	var out []orphanVolume
@@ -150,7 +202,7 @@ func findOrphanVolumes(clusterID string, vols []cinder.Volume, pvs []corev1.Pers
 		if v.Metadata[provisioner.MetaClusterID] != clusterID || names[pvNameOf(v)] || ids[v.ID] {
 			continue
 		}
-		out = append(out, orphanVolume{vol: v, inFlight: isInFlight(v, now, minAge)})
+		out = append(out, orphanVolume{vol: v, policy: policyOf(v), inFlight: isInFlight(v, now, minAge)})
 	}
 	return out
 }
@@ -159,14 +211,55 @@ func isInFlight(v cinder.Volume, now time.Time, minAge time.Duration) bool {
 	return now.Sub(v.CreatedAt) < minAge
 }
 
-func printOrphanVolumes(p printer, clusterID string, orphans []orphanVolume, now time.Time, minAge time.Duration) {
-	p.printf("Cinder volumes of cluster %s without a PV: %d\n", clusterID, len(orphans))
-	if len(orphans) == 0 {
+// printOrphanVolumes prints the volumes without a PV in three sections:
+// orphans (reclaim policy Delete), kept on purpose (Retain), and unknown
+// policy.
+func printOrphanVolumes(p printer, cfg OrphansConfig, orphans []orphanVolume, now time.Time) {
+	byPolicy := map[reclaimPolicy][]orphanVolume{}
+	for _, o := range orphans {
+		byPolicy[o.policy] = append(byPolicy[o.policy], o)
+	}
+	prefix := "Cinder volumes of cluster " + cfg.ClusterID + " without a PV"
+
+	del := byPolicy[policyDelete]
+	p.printf("%s (reclaim policy Delete): %d\n", prefix, len(del))
+	printVolumeTable(p, del, now)
+	printInFlight(p, del, cfg.minAge())
+
+	kept := byPolicy[policyRetain]
+	p.printf("%s, kept on purpose (reclaim policy Retain): %d\n", prefix, len(kept))
+	printVolumeTable(p, kept, now)
+	if len(kept) > 0 {
+		p.printf("  Made for a class with reclaim policy Retain: a missing PV may have been deleted on purpose,\n" +
+			"  so this command never deletes them. Check the claim; delete one with openstack volume delete\n" +
+			"  once its data is not needed.\n")
+	}
+
+	unknown := byPolicy[policyUnknown]
+	p.printf("%s, reclaim policy unknown: %d\n", prefix, len(unknown))
+	printVolumeTable(p, unknown, now)
+	if len(unknown) == 0 {
+		return
+	}
+	p.printf("  Their metadata records no reclaim policy (%s): made before\n"+
+		"  cinder-provisioner recorded it, any of them may be a Retain volume kept on purpose.\n", provisioner.MetaReclaimPolicy)
+	if cfg.IncludeUnknownPolicy {
+		p.printf("  --include-unknown-policy: --delete deletes them like the orphans above.\n")
+		printInFlight(p, unknown, cfg.minAge())
+		return
+	}
+	p.printf("  --delete skips them. Check each, then record its policy with\n"+
+		"  openstack volume set --property %s=Delete ID (=Retain keeps it),\n"+
+		"  or add --include-unknown-policy.\n", provisioner.MetaReclaimPolicy)
+}
+
+func printVolumeTable(p printer, vols []orphanVolume, now time.Time) {
+	if len(vols) == 0 {
 		return
 	}
 	tw := tabwriter.NewWriter(p.w, 0, 4, 2, ' ', 0)
 	_, _ = fmt.Fprintln(tw, "  ID\tNAME\tSTATUS\tSIZE\tCLAIM\tCREATED")
-	for _, o := range orphans {
+	for _, o := range vols {
 		v := o.vol
 		claim := "-"
 		if ns, n := v.Metadata[provisioner.MetaPVCNamespace], v.Metadata[provisioner.MetaPVCName]; n != "" {
@@ -175,7 +268,10 @@ func printOrphanVolumes(p printer, clusterID string, orphans []orphanVolume, now
 		_, _ = fmt.Fprintf(tw, "  %s\t%s\t%s\t%dGi\t%s\t%s\n", v.ID, orDash(v.Name), v.Status, v.SizeGiB, claim, created(v.CreatedAt, now))
 	}
 	_ = tw.Flush()
-	for _, o := range orphans {
+}
+
+func printInFlight(p printer, vols []orphanVolume, minAge time.Duration) {
+	for _, o := range vols {
 		if o.inFlight {
 			p.printf("  %s is younger than %s: a provisioner may be working on it; not deleted\n", o.vol.ID, minAge)
 		}
@@ -240,12 +336,13 @@ func reportPVsWithoutVolume(ctx context.Context, cfg OrphansConfig, p printer, p
 	return errors.Join(errs...)
 }
 
-// deleteOrphans deletes the orphaned volumes that are not in flight, after
-// confirmation, each re-checked just before.
+// deleteOrphans deletes the orphaned volumes that are not in flight nor
+// kept (see orphanVolume.deletable), after confirmation, each re-checked
+// just before.
 func deleteOrphans(ctx context.Context, cfg OrphansConfig, p printer, orphans []orphanVolume, now func() time.Time) error {
 	var todo []cinder.Volume
 	for _, o := range orphans {
-		if !o.inFlight {
+		if o.deletable(cfg) {
 			todo = append(todo, o.vol)
 		}
 	}
@@ -304,8 +401,9 @@ func confirmed(in io.Reader) (yes, answered bool) {
 }
 
 // deleteOrphan deletes one volume after checking again that it is still the
-// cluster's, still without a PV and not in flight; leftover exports are
-// removed first. msg is set when the volume was left alone on purpose.
+// cluster's, still of a reclaim policy it may delete, not in flight and
+// still without a PV; leftover exports, in whatever status, are removed
+// first. msg is set when the volume was left alone on purpose.
 func deleteOrphan(ctx context.Context, cfg OrphansConfig, id string, now func() time.Time, wait time.Duration) (msg string, err error) {
 	v, err := cfg.Cinder.GetVolume(ctx, id)
 	if errors.Is(err, cinder.ErrNotFound) {
@@ -316,6 +414,14 @@ func deleteOrphan(ctx context.Context, cfg OrphansConfig, id string, now func() 
 	}
 	if got := v.Metadata[provisioner.MetaClusterID]; got != cfg.ClusterID {
 		return fmt.Sprintf("skipped: its cluster id is now %q, not %q", got, cfg.ClusterID), nil
+	}
+	switch policyOf(*v) {
+	case policyRetain:
+		return "skipped: its reclaim policy is now Retain (kept on purpose)", nil
+	case policyUnknown:
+		if !cfg.IncludeUnknownPolicy {
+			return "skipped: its metadata now records no reclaim policy", nil
+		}
 	}
 	if isInFlight(*v, now(), cfg.minAge()) {
 		return fmt.Sprintf("skipped: younger than %s", cfg.minAge()), nil
@@ -329,12 +435,20 @@ func deleteOrphan(ctx context.Context, cfg OrphansConfig, id string, now func() 
 			return "", fmt.Errorf("check PV %s: %w", name, err)
 		}
 	}
-	for _, aid := range v.AttachmentIDs {
-		if err := cfg.Cinder.Unexport(ctx, id, aid, cfg.Connector); err != nil {
-			return "", fmt.Errorf("skipped: could not remove its export %s: %w", aid, err)
-		}
+	// every export, whatever its status (the volume view shows only
+	// attached ones), and a bare legacy reservation
+	v, err = cfg.Cinder.ClearExports(ctx, id, cfg.Connector)
+	if errors.Is(err, cinder.ErrNotFound) {
+		return "already gone", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("skipped: could not remove its exports: %w", err)
 	}
 	if err := cfg.Cinder.DeleteVolume(ctx, id); err != nil {
+		if errors.Is(err, cinder.ErrInvalid) && v != nil && !cinder.Deletable(v.Status) {
+			return "", fmt.Errorf("delete volume %s in status %s: %w (Cinder deletes volumes only when available or in error; "+
+				"if nothing works on it, reset its state: openstack volume set --state error %s)", id, v.Status, err, id)
+		}
 		return "", fmt.Errorf("delete volume %s: %w", id, err)
 	}
 	wctx, cancel := context.WithTimeout(ctx, wait)

@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -31,6 +32,14 @@ const (
 	baseNamespace      = "cinder-provisioner"
 	serviceAccountName = "cinder-provisioner"
 	secretsClusterRole = "cinder-provisioner-secrets"
+)
+
+// The opt-in kustomize Component for the CHAP Secrets of the original
+// standalone-cinder provisioner's PVs, and its ClusterRole: the one role
+// allowed Secrets cluster-wide, and only delete.
+const (
+	legacySecretsComponent   = "deploy/kubernetes/components/legacy-secrets"
+	legacySecretsClusterRole = "cinder-provisioner-legacy-secrets"
 )
 
 // manifests are the objects of a rendered kustomization, by kind.
@@ -61,6 +70,54 @@ func kustomize(t *testing.T, s *framework.Stack, dir string) manifests {
 		t.Fatalf("kubectl kustomize %s: %v\n%s", dir, err, stderr.String())
 	}
 	return decode(t, dir, out)
+}
+
+// kustomizeWithComponents renders the base dir (relative to the repository)
+// with components (idem) added, as an overlay of the user's would: the
+// overlay is written to a temporary directory, with relative paths, which
+// is all kustomize accepts.
+func kustomizeWithComponents(t *testing.T, s *framework.Stack, dir string, components ...string) manifests {
+	t.Helper()
+	tmp := t.TempDir()
+	rel := func(p string) string {
+		r, err := filepath.Rel(tmp, filepath.Join(s.RepoRoot, p))
+		if err != nil {
+			t.Fatalf("relative path to %s: %v", p, err)
+		}
+		return r
+	}
+	k := "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - " + rel(dir) + "\ncomponents:\n"
+	for _, c := range components {
+		k += "  - " + rel(c) + "\n"
+	}
+	if err := os.WriteFile(filepath.Join(tmp, "kustomization.yaml"), []byte(k), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	kubectl := s.Env["KUBECTL"]
+	if kubectl == "" {
+		kubectl = filepath.Join(s.OutDir, "kubectl")
+	}
+	cmd := exec.Command(kubectl, "kustomize", tmp)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("kubectl kustomize %s with %v: %v\n%s", dir, components, err, stderr.String())
+	}
+	return decode(t, dir+" with "+strings.Join(components, ", "), out)
+}
+
+// merge is the objects of both.
+func merge(a, b manifests) manifests {
+	a.namespaces = append(a.namespaces, b.namespaces...)
+	a.serviceAccounts = append(a.serviceAccounts, b.serviceAccounts...)
+	a.configMaps = append(a.configMaps, b.configMaps...)
+	a.clusterRoles = append(a.clusterRoles, b.clusterRoles...)
+	a.clusterRoleBindings = append(a.clusterRoleBindings, b.clusterRoleBindings...)
+	a.roles = append(a.roles, b.roles...)
+	a.roleBindings = append(a.roleBindings, b.roleBindings...)
+	a.deployments = append(a.deployments, b.deployments...)
+	return a
 }
 
 // decode parses a multi-document YAML stream into typed objects; a kind the
@@ -118,7 +175,9 @@ func (m manifests) clusterRole(name string) *rbacv1.ClusterRole {
 }
 
 // checkRules fails on a wildcard anywhere and on Secrets in a ClusterRole
-// bound cluster-wide: Secrets are granted per namespace only.
+// bound cluster-wide: Secrets are granted per namespace only. The one
+// exception is the opt-in legacy-secrets ClusterRole, and only for a rule
+// granting nothing but delete on Secrets, by any name.
 func checkRules(t *testing.T, m manifests) {
 	t.Helper()
 	all := map[string][]rbacv1.PolicyRule{}
@@ -150,9 +209,13 @@ func checkRules(t *testing.T, m manifests) {
 		}
 		for _, rule := range role.Rules {
 			for _, res := range rule.Resources {
-				if res == "secrets" {
-					t.Errorf("ClusterRole %s grants Secrets and is bound cluster-wide by %s", role.Name, b.Name)
+				if res != "secrets" {
+					continue
 				}
+				if role.Name == legacySecretsClusterRole && slices.Equal(rule.Verbs, []string{"delete"}) {
+					continue
+				}
+				t.Errorf("ClusterRole %s grants Secrets (%v) and is bound cluster-wide by %s", role.Name, rule.Verbs, b.Name)
 			}
 		}
 	}

@@ -38,7 +38,9 @@ const (
 
 // The rules of deploy/kubernetes are least privilege (every rule commented,
 // no wildcard, Secrets never granted cluster-wide); the Helm chart grants the
-// same rules; the example overlay renders.
+// same rules; the example overlay renders. The opt-in legacy-secrets
+// Component adds exactly one cluster-wide rule, delete on Secrets, and the
+// chart with rbac.legacySecretCleanup on grants the same.
 func TestManifestRulesAreLeastPrivilegeAndTheChartMatches(t *testing.T) {
 	s := framework.Get(t)
 	base := kustomize(t, s, "deploy/kubernetes")
@@ -74,6 +76,74 @@ func TestManifestRulesAreLeastPrivilegeAndTheChartMatches(t *testing.T) {
 		t.Errorf("deploy/example-overlay has no RoleBinding of %s in another namespace (chapSecretNamespace)", secretsClusterRole)
 	}
 	checkRules(t, overlay)
+
+	t.Run("legacy secrets", func(t *testing.T) {
+		checkLegacySecrets(t, s, base, chart, chartRBAC)
+	})
+}
+
+// checkLegacySecrets: the base has no cluster-wide Secret rule; the
+// legacy-secrets Component adds one ClusterRole with one rule, delete on
+// Secrets, bound to the base's ServiceAccount, and nothing else; the chart's
+// legacy-secret-cleanup.yaml, off by default, renders the same rules.
+func checkLegacySecrets(t *testing.T, s *framework.Stack, base, chart manifests, chartRBAC string) {
+	t.Helper()
+	if base.clusterRole(legacySecretsClusterRole) != nil {
+		t.Errorf("the base defines %s: it must stay opt-in (a Component)", legacySecretsClusterRole)
+	}
+	checkRuleComments(t, filepath.Join(s.RepoRoot, legacySecretsComponent, "rbac.yaml"))
+	withLegacy := kustomizeWithComponents(t, s, "deploy/kubernetes", legacySecretsComponent)
+	checkRules(t, withLegacy)
+
+	role := withLegacy.clusterRole(legacySecretsClusterRole)
+	if role == nil {
+		t.Fatalf("%s defines no ClusterRole %s", legacySecretsComponent, legacySecretsClusterRole)
+	}
+	want := []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"secrets"}, Verbs: []string{"delete"}}}
+	if fmt.Sprint(role.Rules) != fmt.Sprint(want) {
+		t.Errorf("ClusterRole %s rules = %+v, want only delete on Secrets %+v", role.Name, role.Rules, want)
+	}
+	var bound bool
+	for _, b := range withLegacy.clusterRoleBindings {
+		if b.RoleRef.Kind != "ClusterRole" || b.RoleRef.Name != legacySecretsClusterRole {
+			continue
+		}
+		bound = true
+		if len(b.Subjects) != 1 || b.Subjects[0].Kind != rbacv1.ServiceAccountKind || b.Subjects[0].Name != serviceAccountName || b.Subjects[0].Namespace != baseNamespace {
+			t.Errorf("ClusterRoleBinding %s binds %+v, want only ServiceAccount %s/%s", b.Name, b.Subjects, baseNamespace, serviceAccountName)
+		}
+	}
+	if !bound {
+		t.Errorf("%s does not bind ClusterRole %s", legacySecretsComponent, legacySecretsClusterRole)
+	}
+	// The Component adds its two objects and changes nothing of the base.
+	if got, want := len(withLegacy.clusterRoles)+len(withLegacy.clusterRoleBindings), len(base.clusterRoles)+len(base.clusterRoleBindings)+2; got != want {
+		t.Errorf("base with %s: %d ClusterRoles and bindings, want %d", legacySecretsComponent, got, want)
+	}
+	if got, want := ruleSet(withLegacy), ruleSet(merge(base, manifests{clusterRoles: []*rbacv1.ClusterRole{role}})); got != want {
+		t.Errorf("the Component changes more than its own role:\ngot:\n%s\nwant:\n%s", got, want)
+	}
+
+	// The chart: off by default, the same rules when on.
+	chartLegacy := filepath.Join(filepath.Dir(chartRBAC), "legacy-secret-cleanup.yaml")
+	checkRuleComments(t, chartLegacy)
+	src := readFile(t, chartLegacy)
+	if first, _, _ := strings.Cut(string(src), "\n"); !strings.Contains(first, ".Values.rbac.legacySecretCleanup") {
+		t.Errorf("%s is not guarded by .Values.rbac.legacySecretCleanup (first line %q)", chartLegacy, first)
+	}
+	values := string(readFile(t, filepath.Join(filepath.Dir(filepath.Dir(chartRBAC)), "values.yaml")))
+	if !regexp.MustCompile(`(?m)^  legacySecretCleanup: false$`).MatchString(values) {
+		t.Errorf("the chart's values.yaml does not default rbac.legacySecretCleanup to false")
+	}
+	chartOn := merge(chart, decode(t, chartLegacy, stripTemplate(src)))
+	if got, want := ruleSet(chartOn), ruleSet(withLegacy); got != want {
+		t.Errorf("the chart's RBAC with rbac.legacySecretCleanup differs from the base with %s:\nchart:\n%s\nkustomize:\n%s", legacySecretsComponent, got, want)
+	}
+	for _, b := range chartOn.clusterRoleBindings {
+		if chartName(b.Name) == legacySecretsClusterRole && chartName(b.RoleRef.Name) != legacySecretsClusterRole {
+			t.Errorf("the chart's ClusterRoleBinding %s binds %s, want %s", b.Name, b.RoleRef.Name, legacySecretsClusterRole)
+		}
+	}
 }
 
 // ruleSet is every rule of the ClusterRoles and Roles, by role name, one
@@ -340,6 +410,58 @@ func TestBaseRBACIsEnoughForTheProvisionerAndNoMore(t *testing.T) {
 		t.Errorf("the provisioner was refused something with the base's RBAC:\n%s", strings.Join(lines, "\n"))
 	}
 	t.Logf("total %s", time.Since(start).Round(time.Millisecond))
+}
+
+// With the opt-in legacy-secrets Component, the ServiceAccount can delete a
+// Secret in any namespace (the original provisioner's <pv>-secret in a
+// claim's namespace) and still read, list, watch, create or change none
+// outside its own namespace.
+func TestLegacySecretsComponentGrantsOnlyDelete(t *testing.T) {
+	s := framework.Get(t)
+	m := kustomizeWithComponents(t, s, "deploy/kubernetes", legacySecretsComponent)
+	in := install(t, s, m)
+	claimsNS := s.Namespace(t, "legacy-claims")
+	sa := in.serviceAccount(t, s)
+	framework.Eventually(t, rbacTimeout, "ServiceAccount never got delete on Secrets in "+claimsNS, func(ctx context.Context) (bool, error) {
+		return sa.can(ctx, access{"delete", "", "secrets", claimsNS})
+	})
+	checkAccess(t, sa, true, []access{
+		{"delete", "", "secrets", claimsNS},
+		{"delete", "", "secrets", "default"},
+		{"delete", "", "secrets", in.ns},
+		{"get", "", "secrets", in.ns}, // the base's own namespace grant, unchanged
+	})
+	checkAccess(t, sa, false, []access{
+		{"get", "", "secrets", claimsNS},
+		{"list", "", "secrets", claimsNS},
+		{"watch", "", "secrets", claimsNS},
+		{"create", "", "secrets", claimsNS},
+		{"update", "", "secrets", claimsNS},
+		{"patch", "", "secrets", claimsNS},
+		{"deletecollection", "", "secrets", claimsNS},
+		{"list", "", "secrets", ""},
+		{"get", "", "secrets", "kube-system"},
+	})
+
+	// And a real DELETE of a legacy-style Secret goes through, a GET does not.
+	ctx := context.Background()
+	secret := &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: "pvc-" + in.id + "-secret"},
+		Type:       "kubernetes.io/iscsi-chap",
+		StringData: map[string]string{"node.session.auth.username": "u", "node.session.auth.password": "p"},
+	}
+	if _, err := s.Kube.CoreV1().Secrets(claimsNS).Create(ctx, secret, metav1.CreateOptions{}); err != nil {
+		t.Fatalf("create Secret: %v", err)
+	}
+	if _, err := sa.client.CoreV1().Secrets(claimsNS).Get(ctx, secret.Name, metav1.GetOptions{}); !apierrors.IsForbidden(err) {
+		t.Errorf("ServiceAccount gets Secret %s/%s: err = %v, want Forbidden", claimsNS, secret.Name, err)
+	}
+	if err := sa.client.CoreV1().Secrets(claimsNS).Delete(ctx, secret.Name, metav1.DeleteOptions{}); err != nil {
+		t.Errorf("ServiceAccount deletes Secret %s/%s: %v", claimsNS, secret.Name, err)
+	}
+	if _, err := s.Kube.CoreV1().Secrets(claimsNS).Get(ctx, secret.Name, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("Secret %s/%s after the ServiceAccount's delete: err = %v, want NotFound", claimsNS, secret.Name, err)
+	}
 }
 
 var forbidden = regexp.MustCompile(`(?i)forbidden|unauthorized`)

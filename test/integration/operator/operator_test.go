@@ -27,6 +27,7 @@ const (
 	metaPVName    = "cinder.openstack.org/pv-name"
 	metaPVCNS     = "cinder.openstack.org/pvc-namespace"
 	metaPVCName   = "cinder.openstack.org/pvc-name"
+	metaReclaim   = "cinder.openstack.org/reclaim-policy"
 	annVolumeID   = "cinder.openstack.org/volume-id"
 	annIdentity   = "cinder.openstack.org/provisioner-identity"
 
@@ -128,11 +129,16 @@ func TestOrphans(t *testing.T) {
 	s.CleanupVolumesWithMetadata(t, sc, metaClusterID, clusterID)
 	s.CleanupVolumesWithMetadata(t, sc, metaClusterID, foreignID)
 
-	create := func(cluster, pvName string) string {
+	// create makes a volume as the provisioner would for a class with the
+	// given reclaim policy ("": one made before the policy was recorded).
+	create := func(cluster, pvName, policy string) string {
 		t.Helper()
+		meta := map[string]string{metaClusterID: cluster, metaPVName: pvName, metaPVCNS: "apps", metaPVCName: "data"}
+		if policy != "" {
+			meta[metaReclaim] = policy
+		}
 		v, err := volumes.Create(ctx, sc, volumes.CreateOpts{
-			Name: pvName, Size: 1, VolumeType: "tgtfile",
-			Metadata: map[string]string{metaClusterID: cluster, metaPVName: pvName, metaPVCNS: "apps", metaPVCName: "data"},
+			Name: pvName, Size: 1, VolumeType: "tgtfile", Metadata: meta,
 		}, nil).Extract()
 		if err != nil {
 			t.Fatalf("create volume: %v", err)
@@ -150,8 +156,10 @@ func TestOrphans(t *testing.T) {
 		return v.ID
 	}
 	orphanPV := "pvc-" + string(uuid.NewUUID())
-	orphanID := create(clusterID, orphanPV)
-	foreignVolID := create(foreignID, "pvc-"+string(uuid.NewUUID()))
+	orphanID := create(clusterID, orphanPV, "Delete")
+	keptID := create(clusterID, "pvc-"+string(uuid.NewUUID()), "Retain")
+	unknownID := create(clusterID, "pvc-"+string(uuid.NewUUID()), "")
+	foreignVolID := create(foreignID, "pvc-"+string(uuid.NewUUID()), "Delete")
 
 	// A PV of this provisioner pointing to a volume Cinder never had.
 	goneVolID := string(uuid.NewUUID())
@@ -183,8 +191,12 @@ func TestOrphans(t *testing.T) {
 		t.Fatalf("orphans: %v", err)
 	}
 	for _, want := range []string{
-		"Cinder volumes of cluster " + clusterID + " without a PV: 1",
+		"Cinder volumes of cluster " + clusterID + " without a PV (reclaim policy Delete): 1",
 		orphanID, orphanPV, "available", "1Gi", "apps/data",
+		"Cinder volumes of cluster " + clusterID + " without a PV, kept on purpose (reclaim policy Retain): 1",
+		keptID,
+		"Cinder volumes of cluster " + clusterID + " without a PV, reclaim policy unknown: 1",
+		unknownID,
 		"PVs of provisioner " + provisionerName + " whose Cinder volume is gone: 1",
 		pv.Name, goneVolID,
 	} {
@@ -217,6 +229,21 @@ func TestOrphans(t *testing.T) {
 	}
 	if !volumeExists(t, sc, foreignVolID) {
 		t.Errorf("the other cluster's volume %s was deleted", foreignVolID)
+	}
+	if !volumeExists(t, sc, keptID) || !volumeExists(t, sc, unknownID) {
+		t.Errorf("orphans --delete --yes deleted the Retain volume %s or the one of unknown policy %s", keptID, unknownID)
+	}
+
+	// --include-unknown-policy: the unknown one goes too, never the Retain one.
+	stdout, _, err = runBinary(t, s, append(base, "--delete", "--yes", "--include-unknown-policy")...)
+	if err != nil {
+		t.Fatalf("orphans --delete --yes --include-unknown-policy: %v", err)
+	}
+	if !strings.Contains(stdout, unknownID) || volumeExists(t, sc, unknownID) {
+		t.Errorf("orphans --include-unknown-policy did not delete the volume of unknown policy %s", unknownID)
+	}
+	if !volumeExists(t, sc, keptID) {
+		t.Errorf("the Retain volume %s was deleted", keptID)
 	}
 	if _, err := s.Kube.CoreV1().PersistentVolumes().Get(ctx, pv.Name, metav1.GetOptions{}); err != nil {
 		t.Errorf("PV %s: %v (orphans must never delete PVs)", pv.Name, err)
