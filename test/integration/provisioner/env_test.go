@@ -38,6 +38,11 @@ type env struct {
 	ns        string
 	secretNS  string
 	cinder    *gophercloud.ServiceClient
+	// keepVolumes: the test keeps volumes on purpose (Retain); the final
+	// check does not require them gone
+	keepVolumes bool
+	procs       []*framework.Process
+	checked     bool
 }
 
 func newEnv(t *testing.T) *env {
@@ -75,7 +80,33 @@ func (e *env) provisioner(name string, extra ...string) *framework.Process {
 		"--leader-elect=false",
 		"-v", "4",
 	}
-	return framework.Start(e.t, name, e.s.ProvisionerBinary(e.t), append(args, extra...)...)
+	p := framework.Start(e.t, name, e.s.ProvisionerBinary(e.t), append(args, extra...)...)
+	e.procs = append(e.procs, p)
+	// runs before the process is stopped (cleanups run last first)
+	e.t.Cleanup(e.finalCheck)
+	return p
+}
+
+// finalCheck ends every test that ran a provisioner: with a provisioner
+// running, it deletes every claim of the test and requires that no volume of
+// the test's cluster id is left in Cinder, in any status. The framework's
+// force-delete of leftovers runs after it and must find nothing.
+func (e *env) finalCheck() {
+	if e.checked || e.t.Failed() {
+		return
+	}
+	e.checked = true
+	alive := false
+	for _, p := range e.procs {
+		alive = alive || !p.Exited()
+	}
+	if !alive {
+		e.provisioner("provisioner-final-check")
+	}
+	if e.keepVolumes {
+		return
+	}
+	e.deleteAllAndExpectNothingLeft()
 }
 
 func (e *env) storageClass(volumeType string, params map[string]string, mutate ...func(*storagev1.StorageClass)) string {

@@ -229,6 +229,7 @@ func TestKeystoneAuthenticatedProvisioner(t *testing.T) {
 
 func TestRetainClassKeepsVolume(t *testing.T) {
 	e := newEnv(t)
+	e.keepVolumes = true
 	e.provisioner("provisioner")
 	retain := corev1.PersistentVolumeReclaimRetain
 	kept := e.storageClass("tgtfile", nil, func(sc *storagev1.StorageClass) { sc.ReclaimPolicy = &retain })
