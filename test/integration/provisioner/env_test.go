@@ -161,20 +161,7 @@ func (e *env) claim(name, class, size string, mutate ...func(*corev1.PersistentV
 // waitBound waits until the claim is Bound and returns its PV.
 func (e *env) waitBound(pvc *corev1.PersistentVolumeClaim) *corev1.PersistentVolume {
 	e.t.Helper()
-	var pvName string
-	framework.Eventually(e.t, bindTimeout, "claim "+pvc.Name+" never bound", func(ctx context.Context) (bool, error) {
-		c, err := e.s.Kube.CoreV1().PersistentVolumeClaims(e.ns).Get(ctx, pvc.Name, metav1.GetOptions{})
-		if err != nil {
-			return false, err
-		}
-		pvName = c.Spec.VolumeName
-		return c.Status.Phase == corev1.ClaimBound, nil
-	})
-	pv, err := e.s.Kube.CoreV1().PersistentVolumes().Get(context.Background(), pvName, metav1.GetOptions{})
-	if err != nil {
-		e.t.Fatalf("get PV %s: %v", pvName, err)
-	}
-	return pv
+	return e.waitBoundWithin(pvc, bindTimeout)
 }
 
 // waitEvent waits for a Warning event with reason on the claim.
