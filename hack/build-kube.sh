@@ -26,8 +26,11 @@ go 1.26
 
 require go.etcd.io/etcd/server/v3 $ETCD_VERSION
 MOD
-  (cd "$w" && GOFLAGS=-mod=mod go get go.etcd.io/etcd/server/v3@"$ETCD_VERSION" >/dev/null 2>&1 \
-    && GOFLAGS=-mod=mod go build -trimpath -ldflags='-s -w' -o "$w/etcd" go.etcd.io/etcd/server/v3) >&2
+  # -v: the ticker shows the package being compiled (go build says nothing else)
+  progress_run "building etcd $ETCD_VERSION" "$w/build.log" bash -c "cd '$w' \
+    && GOFLAGS=-mod=mod go get go.etcd.io/etcd/server/v3@$ETCD_VERSION \
+    && GOFLAGS=-mod=mod go build -v -trimpath -ldflags='-s -w' -o '$w/etcd' go.etcd.io/etcd/server/v3" \
+    || { tail -30 "$w/build.log" >&2; die "building etcd $ETCD_VERSION failed; log: $w/build.log"; }
   mkdir -p "$ETCD_BIN"; mv "$w/etcd" "$ETCD_BIN/etcd"; rm -rf "$w"
 }
 
@@ -35,11 +38,13 @@ build_kube() {
   if [ -x "$KUBE_BIN/kube-apiserver" ] && [ -x "$KUBE_BIN/kube-controller-manager" ] && [ -x "$KUBE_BIN/kubectl" ]; then
     return 0
   fi
-  log "building Kubernetes $KUBE_VERSION (first time only, ~4-6 min on 2 cores)" >&2
+  log "building Kubernetes $KUBE_VERSION (first time only: 10 to 17 min on 2 cores with an empty Go build cache)" >&2
   local w=$CACHE/build/kubernetes-$KUBE_VERSION minor=${KUBE_VERSION#v1.}
   rm -rf "$w"; mkdir -p "$w"
   local kmod
-  kmod=$(go mod download -json "k8s.io/kubernetes@$KUBE_VERSION" | sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",*$/\1/p')
+  progress_run "downloading k8s.io/kubernetes@$KUBE_VERSION" "$w/download.log" \
+    go mod download -json "k8s.io/kubernetes@$KUBE_VERSION" || true
+  kmod=$(sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",*$/\1/p' "$w/download.log")
   [ -f "$kmod" ] || die "cannot download k8s.io/kubernetes@$KUBE_VERSION"
   {
     echo "module local/kubernetes-build"
@@ -58,14 +63,17 @@ build_kube() {
   for p in $pkg $cpkg; do
     ld="$ld -X $p.gitVersion=$KUBE_VERSION -X $p.gitMajor=$major -X $p.gitMinor=$mnr -X $p.gitTreeState=clean"
   done
-  (cd "$w" && cat > tools.go <<'GO'
+  cat > "$w/tools.go" <<'GO'
 //go:build tools
 
 package tools
 GO
-   GOFLAGS=-mod=mod go mod download k8s.io/kubernetes >/dev/null 2>&1 || true
-   GOFLAGS=-mod=mod go build -trimpath -ldflags="$ld" -o "$w/" \
-     k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kubectl) >&2
+  (cd "$w" && GOFLAGS=-mod=mod go mod download k8s.io/kubernetes >/dev/null 2>&1) || true
+  # -v: the ticker shows the package being compiled; ~2,000 packages cold
+  progress_run "building Kubernetes $KUBE_VERSION" "$w/build.log" bash -c "cd '$w' \
+    && GOFLAGS=-mod=mod go build -v -trimpath -ldflags='$ld' -o '$w/' \
+      k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kubectl" \
+    || { tail -30 "$w/build.log" >&2; die "building Kubernetes $KUBE_VERSION failed; log: $w/build.log"; }
   mkdir -p "$KUBE_BIN"
   mv "$w/kube-apiserver" "$w/kube-controller-manager" "$w/kubectl" "$KUBE_BIN/"
   rm -rf "$w"

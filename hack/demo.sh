@@ -15,11 +15,15 @@ trap 'rc=$?; [ $rc = 0 ] || log "FAILED (exit $rc)${step_log:+; log: $step_log}"
 
 log "1/6 building the provisioner"
 step_log=$DEMO/build.log
-make -s build > "$step_log" 2>&1 || die "build failed; see $step_log"
+: > "$step_log"
+progress_run "1/6 building the provisioner" "$step_log" make -s build || die "build failed; see $step_log"
 
-log "2/6 bringing up the local stack (Cinder + Kubernetes on 127.0.0.1; the first run builds Kubernetes, ~10 min)"
+log "2/6 bringing up the local stack (Cinder + Kubernetes on 127.0.0.1; the first run installs Cinder and builds Kubernetes: 10 to 20 min)"
 step_log=$DEMO/local-up.log
-bash hack/local-up.sh > "$step_log" 2>&1 || die "local stack failed; see $step_log"
+: > "$step_log"
+# the ticker repeats local-up.sh's latest line (which package is being
+# installed, which Kubernetes package compiled) at least every 15 s
+progress_run "2/6 local stack" "$step_log" bash hack/local-up.sh || die "local stack failed; see $step_log"
 set -a; source "$OUT/env"; set +a
 K() { "$KUBECTL" --kubeconfig "$KUBECONFIG" "$@"; }
 cinder() { curl -sf -H "X-Auth-Token: $CINDER_TOKEN" -H "OpenStack-API-Version: volume 3.54" "$CINDER_ENDPOINT/$1"; }
@@ -45,11 +49,10 @@ log "4/6 applying examples/local (StorageClasses and claims, one of them raw blo
 step_log=$DEMO/apply.log
 if K get namespace cinder-demo >/dev/null 2>&1; then
   log "removing the previous run's claims first"
-  K delete namespace cinder-demo --wait=true --timeout=120s >> "$step_log" 2>&1 || die "could not remove the previous demo namespace; see $step_log"
-  for i in $(seq 1 600); do
-    [ -z "$(K get pv -o jsonpath='{range .items[?(@.spec.claimRef.namespace=="cinder-demo")]}{.metadata.name}{"\n"}{end}')" ] && break
-    sleep 0.2
-  done
+  progress_run "removing namespace cinder-demo" "$step_log" K delete namespace cinder-demo --wait=true --timeout=120s \
+    || die "could not remove the previous demo namespace; see $step_log"
+  no_demo_pvs() { [ -z "$(K get pv -o jsonpath='{range .items[?(@.spec.claimRef.namespace=="cinder-demo")]}{.metadata.name}{"\n"}{end}')" ]; }
+  wait_for 120 "the previous run's PVs to be deleted" no_demo_pvs || true
 fi
 K apply -f examples/local/storageclasses.yaml -f examples/local/claims.yaml >> "$step_log" 2>&1 || die "kubectl apply failed; see $step_log"
 t0=$(date +%s%N)

@@ -32,10 +32,93 @@ stop_pidfile() {
   rm -f "$f"
 }
 
+# ---------------------------------------------------------------- progress
+# A step that can take more than 30 s says what it is doing at least every
+# PROGRESS_EVERY seconds (default 15), on stderr, so that a cold first run
+# never looks hung: "<what>: still running after 2m15s; last: <log line>".
+
+# fmt_secs SECONDS: 75 -> 1m15s, 9 -> 9s
+fmt_secs() {
+  if [ "$1" -ge 60 ]; then printf '%dm%02ds' $(($1 / 60)) $(($1 % 60)); else printf '%ds' "$1"; fi
+}
+
+# last_line FILE: FILE's last non-blank line, without a "[tag  1.2s] " log
+# prefix, cut to 160 characters (what a step's log says it is doing). A
+# nested ticker's line ("X: still running after 1m05s; last: Y") becomes
+# "X > Y".
+last_line() {
+  [ -s "$1" ] || return 0
+  tail -c 8192 "$1" | tr '\r' '\n' | grep -v '^[[:space:]]*$' | tail -1 | sed \
+    -e 's/^\[[^]]*\] //' -e 's/: still running after [0-9ms]*; last: / > /g' \
+    -e 's/: still running after [0-9ms]*$//' | cut -c1-160
+}
+
+# progress_start WHAT PID [FILE]: start a ticker, a background subshell that,
+# while PID lives, logs WHAT, the time since the ticker started and FILE's
+# last line every PROGRESS_EVERY seconds; it ends by itself when PID ends.
+# Its PID is left in PROGRESS_PID, for progress_stop.
+progress_start() {
+  local what=$1 pid=$2 file=${3:-} every=${PROGRESS_EVERY:-15}
+  local start n msg line
+  start=$(date +%s)
+  (
+    trap - EXIT
+    n=0
+    while alive "$pid"; do
+      sleep 1
+      n=$((n + 1))
+      [ $((n % every)) = 0 ] && alive "$pid" || continue
+      msg="$what: still running after $(fmt_secs $(($(date +%s) - start)))"
+      if [ -n "$file" ]; then line=$(last_line "$file"); [ -z "$line" ] || msg="$msg; last: $line"; fi
+      log "$msg" >&2
+    done
+  ) &
+  PROGRESS_PID=$!
+}
+
+# progress_stop [PID]: stop the ticker PID (default: the last one started), by
+# its PID, and reap it.
+progress_stop() {
+  local pid=${1:-${PROGRESS_PID:-}}
+  [ -n "$pid" ] || return 0
+  # its sleep too, or that would hold our stdout a second longer
+  kill "$pid" $(ps -o pid= --ppid "$pid" 2>/dev/null) 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  [ "$pid" != "${PROGRESS_PID:-}" ] || PROGRESS_PID=
+}
+
+# progress_run WHAT LOG CMD...: run CMD (a command or a function) with its
+# stdout and stderr appended to LOG, under a ticker that shows LOG's last
+# line; log how long it took; return CMD's exit status.
+progress_run() {
+  local what=$1 file=$2 pid rc=0 start
+  shift 2
+  start=$(date +%s)
+  "$@" >> "$file" 2>&1 &
+  pid=$!
+  progress_start "$what" "$pid" "$file"
+  wait "$pid" || rc=$?
+  progress_stop
+  [ "$(($(date +%s) - start))" -lt 5 ] || log "$what: $( [ $rc = 0 ] && echo done || echo "FAILED (exit $rc)" ) in $(fmt_secs $(($(date +%s) - start)))" >&2
+  return $rc
+}
+
 # wait_for SECONDS DESCRIPTION CMD...: poll CMD every 0.2 s until it succeeds
-# (its stdout is discarded; CMD should be quiet on stderr, e.g. curl -sf).
+# (its stdout is discarded; CMD should be quiet on stderr, e.g. curl -sf);
+# says on stderr that it is still waiting every PROGRESS_EVERY seconds.
 wait_for() {
-  local t=$1 what=$2 i; shift 2
-  for i in $(seq 1 $((t * 5))); do "$@" >/dev/null && return 0; sleep 0.2; done
+  local t=$1 what=$2 i start next e every=${PROGRESS_EVERY:-15}
+  shift 2
+  start=$(date +%s)
+  next=$every
+  for i in $(seq 1 $((t * 5))); do
+    "$@" >/dev/null && return 0
+    sleep 0.2
+    e=$(($(date +%s) - start))
+    if [ "$e" -ge "$next" ]; then
+      log "still waiting for $what ($(fmt_secs "$e") of at most ${t}s)" >&2
+      next=$((next + every))
+    fi
+  done
   return 1
 }

@@ -67,10 +67,14 @@ keystone keystone/configure_db boolean false
 keystone keystone/create-admin-tenant boolean false
 keystone keystone/register-endpoint boolean false
 EOF
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends \
+  : > $LAB/log/apt.log
+  progress_run "apt-get update" $LAB/log/apt.log apt-get update -q \
+    || { tail -20 $LAB/log/apt.log; echo "apt-get update failed"; exit 1; }
+  # a few minutes cold; the ticker shows dpkg's "Unpacking ..."/"Setting up ..."
+  progress_run "apt-get install (Cinder, Keystone, MariaDB, RabbitMQ, tgt)" $LAB/log/apt.log \
+    apt-get install -y -q --no-install-recommends \
     -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold $missing \
-    > $LAB/log/apt.log 2>&1 || { tail -20 $LAB/log/apt.log; echo "apt-get install failed"; exit 1; }
+    || { tail -20 $LAB/log/apt.log; echo "apt-get install failed"; exit 1; }
   [ $created_policy = 1 ] && rm -f /usr/sbin/policy-rc.d
   log "packages installed"
 fi
@@ -335,8 +339,9 @@ EPMD=$(ls /usr/lib/erlang/erts-*/bin/epmd | head -1)
 SOCK=$LAB/run/mysqld.sock
 if true; then
   if [ ! -d $LAB/mysql/mysql ]; then
-    mariadb-install-db --no-defaults --user=root --datadir=$LAB/mysql \
-      --auth-root-authentication-method=normal --skip-test-db > $LAB/log/mariadb-install.log 2>&1
+    progress_run "mariadb-install-db" $LAB/log/mariadb-install.log \
+      mariadb-install-db --no-defaults --user=root --datadir=$LAB/mysql \
+      --auth-root-authentication-method=normal --skip-test-db
   fi
   ssd_start mariadbd /usr/sbin/mariadbd --no-defaults --user=root --datadir=$LAB/mysql \
     --socket=$SOCK --bind-address=127.0.0.1 --port=3306 --skip-name-resolve --skip-log-bin \
@@ -349,7 +354,8 @@ if true; then
   log "mariadb ready"
 fi
 
-cinder-manage --config-file $LAB/etc/cinder.conf db sync >> $LAB/log/db-sync.out 2>&1
+progress_run "cinder-manage db sync" $LAB/log/db-sync.out cinder-manage --config-file $LAB/etc/cinder.conf db sync \
+  || { tail -20 $LAB/log/db-sync.out; echo "cinder-manage db sync failed"; exit 1; }
 log "db sync done"
 
 # ---------------------------------------------------------------- 4b. keystone
@@ -375,14 +381,15 @@ provider = fernet
 EOF
   KM="keystone-manage --config-file $K/keystone.conf"
   if [ ! -f $K/bootstrapped ]; then
-    $KM db_sync >> $K/log/manage.out 2>&1
+    progress_run "keystone-manage db_sync" $K/log/manage.out $KM db_sync
     $KM fernet_setup --keystone-user root --keystone-group root >> $K/log/manage.out 2>&1
     $KM credential_setup --keystone-user root --keystone-group root >> $K/log/manage.out 2>&1
+    progress_run "keystone-manage bootstrap" $K/log/manage.out \
     $KM bootstrap --bootstrap-password secret --bootstrap-username admin \
       --bootstrap-project-name admin --bootstrap-role-name admin \
       --bootstrap-service-name keystone --bootstrap-region-id RegionOne \
       --bootstrap-admin-url http://127.0.0.1:5000/v3/ --bootstrap-public-url http://127.0.0.1:5000/v3/ \
-      --bootstrap-internal-url http://127.0.0.1:5000/v3/ >> $K/log/manage.out 2>&1
+      --bootstrap-internal-url http://127.0.0.1:5000/v3/
     touch $K/bootstrapped
     log "keystone db_sync + bootstrap done"
   fi
@@ -424,7 +431,11 @@ for iface in {'public', 'internal', 'admin'} - have:
     call('POST', '/endpoints', {'endpoint': {'service_id': sid, 'interface': iface, 'region_id': 'RegionOne', 'url': 'http://127.0.0.1:8777/v3/%(project_id)s'}}, tok=tok)
 print(admin_pid, tok)
 EOF
-  read KS_PROJECT ADMIN_TOKEN < <($PY $LAB/lib/ks_register.py)
+  progress_run "registering the cinder user and endpoints in Keystone" $K/log/register.out \
+    bash -c "$PY $LAB/lib/ks_register.py > $K/register.result" \
+    || { tail -20 $K/log/register.out; echo "keystone registration failed"; exit 1; }
+  read KS_PROJECT ADMIN_TOKEN < $K/register.result
+  rm -f $K/register.result
   log "keystone ready, cinder user + volumev3 endpoints registered (admin project $KS_PROJECT)"
 fi
 
@@ -444,7 +455,9 @@ if has tgtfile; then
 fi
 
 # ---------------------------------------------------------------- 6. cinder
-( rabbit_env; /usr/lib/rabbitmq/bin/rabbitmqctl -q wait --timeout 60 $RABBITMQ_PID_FILE >/dev/null )
+( rabbit_env; progress_run "waiting for RabbitMQ" $LAB/log/rabbitmqctl-wait.out \
+    /usr/lib/rabbitmq/bin/rabbitmqctl -q wait --timeout 60 $RABBITMQ_PID_FILE ) \
+  || { tail -5 $LAB/log/rabbitmqctl-wait.out; echo "rabbitmq not ready; see $LAB/rabbitmq/log/"; exit 1; }
 log "rabbitmq ready"
 export PYTHONPATH=$LAB/lib
 for s in api scheduler volume; do
@@ -458,7 +471,12 @@ B=http://127.0.0.1:8776/v3/$PROJECT
 TOKEN=admin:$PROJECT
 H=(-H "X-Auth-Token: $TOKEN" -H "Content-Type: application/json")
 ready=0
+t_ready=$(date +%s) next_note=${PROGRESS_EVERY:-15}
 for i in $(seq 1 $((WAIT*5))); do
+  if [ $(($(date +%s) - t_ready)) -ge $next_note ]; then
+    log "still waiting for cinder-api, the scheduler and every backend ($(fmt_secs $(($(date +%s) - t_ready))) of at most ${WAIT}s)" >&2
+    next_note=$((next_note + ${PROGRESS_EVERY:-15}))
+  fi
   pools=$(curl -sf "${H[@]}" "$B/scheduler-stats/get_pools" 2>/dev/null || true)
   svcs=$(curl -sf "${H[@]}" "$B/os-services" 2>/dev/null || true)
   if [ -n "$pools" ] && [ -n "$svcs" ] && $PY - "$pools" "$svcs" $BACKENDS <<'EOF'

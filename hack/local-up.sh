@@ -23,9 +23,18 @@ bash "$HACK/local-cinder.sh" > "$OUT/local-cinder.log" 2>&1 9>&- &
 cinder_pid=$!
 bash "$HACK/local-kube.sh" > "$OUT/local-kube.log" 2>&1 9>&- &
 kube_pid=$!
+# a line at least every PROGRESS_EVERY s from each while it runs (a cold run
+# installs Debian packages and builds Kubernetes for minutes), with the last
+# line of its log: what it is doing
+progress_start "Cinder (local-cinder.sh)" $cinder_pid "$OUT/local-cinder.log" 9>&-
+cinder_ticker=$PROGRESS_PID
+progress_start "Kubernetes (local-kube.sh)" $kube_pid "$OUT/local-kube.log" 9>&-
+kube_ticker=$PROGRESS_PID
 rc=0
 wait $cinder_pid || { rc=1; log "local-cinder.sh failed:"; tail -20 "$OUT/local-cinder.log" >&2; }
+progress_stop $cinder_ticker
 wait $kube_pid || { rc=1; log "local-kube.sh failed:"; tail -20 "$OUT/local-kube.log" >&2; }
+progress_stop $kube_ticker
 [ $rc = 0 ] || die "local stack did not come up"
 log "$(grep -h 'READY' "$OUT/local-cinder.log" | tail -1 | sed 's/^\[[^]]*\] //')"
 log "$(grep -h 'READY' "$OUT/local-kube.log" | tail -1 | sed 's/^\[[^]]*\] //')"
