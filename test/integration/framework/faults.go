@@ -18,9 +18,9 @@ import (
 	"time"
 )
 
-// StopService kills one service of the local Cinder (cinder-api,
-// cinder-scheduler, cinder-volume, tgtd) by its PID, as a crash or an outage
-// looks to a client. It is started again when the test ends, if the test
+// StopService kills one service of the local stack (cinder-api,
+// cinder-scheduler, cinder-volume, tgtd, rabbitmq, keystone,
+// kube-apiserver) by its PID, as a crash or an outage looks to a client. It is started again when the test ends, if the test
 // did not do it.
 func (s *Stack) StopService(t testing.TB, name string) {
 	t.Helper()
@@ -39,7 +39,7 @@ func (s *Stack) cinderService(t testing.TB, action, name string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "bash", filepath.Join(s.RepoRoot, "hack", "cinder-service.sh"), action, name)
+	cmd := exec.CommandContext(ctx, "bash", filepath.Join(s.RepoRoot, "hack", "stack-service.sh"), action, name)
 	cmd.Env = os.Environ()
 	out, err := cmd.CombinedOutput()
 	if err != nil {

@@ -1,39 +1,59 @@
 #!/usr/bin/env bash
-# cinder-service.sh stop|start NAME - inject an outage into the local Cinder
-# (hack/local-cinder.sh): stop one of its services by the PID in its pidfile
-# (SIGKILL: a crash, as an outage looks to a client), or start it again with
-# the command local-cinder.sh uses. NAME: cinder-api, cinder-scheduler,
-# cinder-volume, tgtd. Starting waits until the service answers.
+# stack-service.sh stop|start NAME - inject an outage into the local stack:
+# stop one service by the PID in its pidfile (SIGKILL, its child processes
+# too: a crash, as an outage looks to a client), or start it again. NAME:
+#   cinder-api, cinder-scheduler, cinder-volume, tgtd: started again with the
+#     command hack/local-cinder.sh uses, then waited for;
+#   rabbitmq, keystone: started again by re-running hack/local-cinder.sh,
+#     which starts what is not running and waits until Cinder answers;
+#   kube-apiserver: started again by re-running hack/local-kube.sh.
 set -euo pipefail
-LOG_TAG=cinder-service
+LOG_TAG=stack-service
 source "$(dirname "$0")/lib.sh"
 LAB=${CINDER_LAB:-/tmp/cinder-provisioner/cinder}
+KLAB=${KUBE_LAB:-/tmp/cinder-provisioner/kube}
+HACK=$(cd "$(dirname "$0")" && pwd)
 export PATH=/usr/sbin:/usr/bin:/sbin:/bin:$PATH
 action=${1:-} name=${2:-}
 pidfile=$LAB/run/$name.pid
+extra=() # more pidfiles of the same service
+rerun=""  # the script that starts it again
 
 case "$name" in
   cinder-api|cinder-scheduler|cinder-volume) cmd=(/usr/bin/$name --config-file "$LAB/etc/cinder.conf") ;;
   tgtd) cmd=(/usr/sbin/tgtd -f --iscsi portal=127.0.0.1:3260) ;;
-  *) die "usage: $0 stop|start cinder-api|cinder-scheduler|cinder-volume|tgtd" ;;
+  rabbitmq) extra=("$LAB/run/rabbitmq-beam.pid"); rerun=$HACK/local-cinder.sh ;;
+  keystone) rerun=$HACK/local-cinder.sh ;;
+  kube-apiserver) pidfile=$KLAB/run/kube-apiserver.pid; rerun=$HACK/local-kube.sh ;;
+  *) die "usage: $0 stop|start cinder-api|cinder-scheduler|cinder-volume|tgtd|rabbitmq|keystone|kube-apiserver" ;;
 esac
 
 case "$action" in
   stop)
     running "$pidfile" || die "$name is not running"
     pid=$(cat "$pidfile")
+    for f in "${extra[@]}"; do [ -f "$f" ] && pid="$pid $(cat "$f")"; done
     # its worker processes (cinder-api forks osapi_volume_workers) go too
-    children=$(ps -o pid= --ppid "$pid" || true)
-    kill -KILL "$pid" $children 2>/dev/null || true
+    children=$(for p in $pid; do ps -o pid= --ppid "$p" || true; done)
+    kill -KILL $pid $children 2>/dev/null || true
     for p in $pid $children; do
       for _ in $(seq 1 100); do alive "$p" || break; sleep 0.1; done
       alive "$p" && die "$name (pid $p) survived SIGKILL"
     done
-    rm -f "$pidfile"
+    rm -f "$pidfile" "${extra[@]}"
     log "killed $name (pid $pid)"
     ;;
   start)
     running "$pidfile" && { log "$name already running (pid $(cat "$pidfile"))"; exit 0; }
+    if [ -n "$rerun" ]; then
+      log "starting $name again: $(basename "$rerun") starts what is not running"
+      out=$(mktemp)
+      bash "$rerun" > "$out" 2>&1 || { tail -20 "$out" >&2; rm -f "$out"; die "$(basename "$rerun") failed"; }
+      rm -f "$out"
+      running "$pidfile" || die "$name did not start"
+      log "$name answers"
+      exit 0
+    fi
     export PYTHONPATH=$LAB/lib
     start-stop-daemon --start --background --make-pidfile --pidfile "$pidfile" \
       --output "$LAB/log/$name.out" --exec "${cmd[0]}" -- "${cmd[@]:1}"
