@@ -25,7 +25,7 @@ var flagGroups = []struct {
 	{"Kubernetes", "",
 		[]string{"kubeconfig", "kube-api-qps", "kube-api-burst"}},
 	{"Controller", "",
-		[]string{"workers", "provision-timeout", "delete-timeout"}},
+		[]string{"workers", "provision-timeout", "delete-timeout", "sweep-interval"}},
 	{"Leader election", "On a Lease named after --provisioner-name with / replaced by - (default `openstack.org-standalone-cinder`). " +
 		"On SIGTERM the leader stops its workers, then releases the Lease, so that a standby takes over at its next retry instead of waiting for the Lease to expire.",
 		[]string{"leader-elect", "leader-elect-namespace", "leader-elect-lease-duration", "leader-elect-renew-deadline", "leader-elect-retry-period"}},

@@ -30,6 +30,7 @@ const (
 	defaultRetryPeriod      = 2 * time.Second
 	defaultProvisionTimeout = 5 * time.Minute
 	defaultDeleteTimeout    = 5 * time.Minute
+	defaultSweepInterval    = 10 * time.Minute
 
 	// initiatorPrefix is the default iSCSI initiator name without the
 	// cluster id: iqn.<yyyy-mm>.<reversed domain>:<cluster id>.
@@ -78,6 +79,7 @@ type Options struct {
 	Workers          int
 	ProvisionTimeout time.Duration
 	DeleteTimeout    time.Duration
+	SweepInterval    time.Duration
 
 	LeaderElect              bool
 	LeaderElectNamespace     string
@@ -103,6 +105,7 @@ func NewOptions() *Options {
 		Workers:                  defaultWorkers,
 		ProvisionTimeout:         defaultProvisionTimeout,
 		DeleteTimeout:            defaultDeleteTimeout,
+		SweepInterval:            defaultSweepInterval,
 		LeaderElect:              true,
 		LeaderElectLeaseDuration: defaultLeaseDuration,
 		LeaderElectRenewDeadline: defaultRenewDeadline,
@@ -172,6 +175,8 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 		"Time one provisioning attempt may take before it is cancelled and retried; 0: unlimited.")
 	fs.DurationVar(&o.DeleteTimeout, "delete-timeout", o.DeleteTimeout,
 		"Time one deletion attempt may take before it is cancelled and retried; 0: unlimited.")
+	fs.DurationVar(&o.SweepInterval, "sweep-interval", o.SweepInterval,
+		"How often the leader looks for volumes of claims deleted while no provisioner knew of them (reclaim policy Delete, no PV, claim gone) and removes them; the first sweep is one interval after it starts leading. 0: never.")
 
 	// Leader election.
 	fs.BoolVar(&o.LeaderElect, "leader-elect", o.LeaderElect,
@@ -291,6 +296,9 @@ func (o *Options) Validate() error {
 	}
 	if o.DeleteTimeout < 0 {
 		bad("delete-timeout", "%v: must not be negative (0: unlimited)", o.DeleteTimeout)
+	}
+	if o.SweepInterval < 0 {
+		bad("sweep-interval", "%v: must not be negative (0: never)", o.SweepInterval)
 	}
 
 	if o.LeaderElect {

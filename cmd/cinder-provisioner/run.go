@@ -48,11 +48,17 @@ func (a *app) run(ctx context.Context) error {
 	return elector.run(ctx)
 }
 
-// runController runs the library's controller until ctx ends and waits for
-// its workers.
+// runController runs the library's controller, and the sweep for volumes
+// of deleted claims, until ctx ends and waits for its workers.
 func (a *app) runController(ctx context.Context) {
+	sweeps := make(chan struct{})
+	go func() {
+		defer close(sweeps)
+		a.provisioner.RunSweeps(ctx, a.opts.SweepInterval)
+	}()
 	a.controller.Run(ctx)
 	a.workers.Wait()
+	<-sweeps
 }
 
 // leaderElector runs the controller only while it holds the Lease, and on a

@@ -34,6 +34,7 @@ type app struct {
 	recorder    record.EventRecorder
 	broadcaster record.EventBroadcaster
 	controller  *controller.ProvisionController
+	provisioner *provisioner.Provisioner
 	workers     *sync.WaitGroup
 	server      *httpServer // nil: --metrics-address ""
 }
@@ -129,6 +130,7 @@ func newApp(ctx context.Context, o *Options, cinderClient cinder.Client, kube ku
 		recorder:    recorder,
 		broadcaster: broadcaster,
 		controller:  ctrl,
+		provisioner: prov,
 		workers:     workers,
 	}
 	if o.MetricsAddress != "" {
