@@ -40,6 +40,7 @@ lint:
 	  if [ -n "$$unformatted" ]; then echo "not gofmt-formatted:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) run github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION) run ./...
+	@$(MAKE) --no-print-directory lint-chart
 
 local-up:
 	bash hack/local-up.sh
@@ -52,3 +53,34 @@ local-purge:
 
 clean:
 	rm -rf _output/bin
+
+# ---------------------------------------------------------------- image, chart, release
+# The container image is built without a container engine (go-containerregistry,
+# hack/image); Helm and kustomize run pinned, through `go run module@version`
+# (built from the module proxy on first use, then cached by Go).
+HELM_VERSION ?= v3.22.0
+KUSTOMIZE_VERSION ?= v5.8.2
+IMAGE_REPO ?= ghcr.io/cinder-provisioner/cinder-provisioner
+IMAGE_PLATFORMS ?= linux/amd64,linux/arm64
+IMAGE_DIR ?= _output/image
+RELEASE_DIR ?= _output/release
+SOURCE_URL ?= https://github.com/cinder-provisioner/cinder-provisioner
+IMAGE_ENV = GO="$(GO)" VERSION="$(VERSION)" IMAGE_REPO="$(IMAGE_REPO)" IMAGE_PLATFORMS="$(IMAGE_PLATFORMS)" \
+  IMAGE_DIR="$(IMAGE_DIR)" SOURCE_URL="$(SOURCE_URL)"
+
+.PHONY: image release lint-chart
+
+# $(IMAGE_DIR)/oci (OCI layout, every platform) and one docker-loadable
+# tarball per platform
+image:
+	$(IMAGE_ENV) bash hack/image.sh
+
+# image tarballs, Helm chart package, rendered manifests and SHA256SUMS in
+# $(RELEASE_DIR), all stamped with $(VERSION) (git describe)
+release:
+	$(IMAGE_ENV) RELEASE_DIR="$(RELEASE_DIR)" HELM_VERSION="$(HELM_VERSION)" KUSTOMIZE_VERSION="$(KUSTOMIZE_VERSION)" \
+	  bash hack/release.sh
+
+# helm lint --strict and helm template of the chart (part of make lint)
+lint-chart:
+	GO="$(GO)" HELM_VERSION="$(HELM_VERSION)" bash hack/lint-chart.sh
