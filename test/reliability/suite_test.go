@@ -1,0 +1,490 @@
+// Package reliability proves the provisioner's promises under the faults
+// users meet, on the real local stack: kill -9 at random moments, outages of
+// every service, bad input, two replicas, credentials that must never show,
+// least privilege. Each scenario records a row of the table that
+// `make test-reliability` prints and writes into docs/reliability.md. Every
+// scenario ends by deleting its claims and counting the volumes of its
+// cluster id left in Cinder, in any status: the figure must be 0.
+//
+// RELIABILITY_SCALE=ci runs the same scenarios at smaller counts.
+package reliability
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gophercloud/gophercloud/v2"
+	authenticationv1 "k8s.io/api/authentication/v1"
+	corev1 "k8s.io/api/core/v1"
+	storagev1 "k8s.io/api/storage/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+
+	"github.com/cinder-provisioner/cinder-provisioner/test/integration/framework"
+)
+
+const (
+	metaClusterID = "cinder.openstack.org/cluster-id"
+	annVolumeID   = "cinder.openstack.org/volume-id"
+	initiatorIQN  = "iqn.2026-11.org.cinder-provisioner:reliability"
+	// the shipped base's namespace and ServiceAccount: the suite runs the
+	// provisioner with that identity and the shipped RBAC (R5)
+	baseNamespace      = "cinder-provisioner"
+	serviceAccountName = "cinder-provisioner"
+)
+
+// scale is the size of the run: "full" (make test-reliability) or "ci".
+func scale() string {
+	if os.Getenv("RELIABILITY_SCALE") == "ci" {
+		return "ci"
+	}
+	return "full"
+}
+
+func pick(full, ci int) int {
+	if scale() == "ci" {
+		return ci
+	}
+	return full
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if len(results.rows) > 0 {
+		results.print(os.Stdout)
+		if err := results.writeDoc(); err != nil {
+			fmt.Fprintln(os.Stderr, "write docs/reliability.md:", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
+// suite is what all scenarios share: the stack, the provisioner's
+// ServiceAccount kubeconfig, and every credential seen, for R4.
+type suite struct {
+	once       sync.Once
+	err        error
+	s          *framework.Stack
+	kubeconfig string // the shipped ServiceAccount's token
+
+	mu      sync.Mutex
+	secrets map[string]string // credential -> where it came from
+	logs    []string          // every provisioner log of the suite
+	texts   []string          // events, PV annotations, /metrics
+}
+
+var shared suite
+
+// setup installs the shipped base (without its Deployment: there is no
+// kubelet) and mints a token of its ServiceAccount.
+func (su *suite) setup(t *testing.T) {
+	t.Helper()
+	su.s = framework.Get(t)
+	su.once.Do(func() { su.err = su.install() })
+	if su.err != nil {
+		t.Fatalf("install the shipped base: %v", su.err)
+	}
+}
+
+func (su *suite) install() error {
+	s := su.s
+	kubectl := filepath.Join(s.OutDir, "kubectl")
+	rendered, err := exec.Command(kubectl, "kustomize", filepath.Join(s.RepoRoot, "deploy", "kubernetes")).Output()
+	if err != nil {
+		return fmt.Errorf("kubectl kustomize deploy/kubernetes: %w", err)
+	}
+	var keep []string
+	for _, doc := range strings.Split(string(rendered), "\n---\n") {
+		if !strings.Contains(doc, "\nkind: Deployment\n") && !strings.HasPrefix(doc, "kind: Deployment\n") {
+			keep = append(keep, doc)
+		}
+	}
+	apply := exec.Command(kubectl, "--kubeconfig", s.Kubeconfig, "apply", "--server-side", "-f", "-")
+	apply.Stdin = strings.NewReader(strings.Join(keep, "\n---\n"))
+	if out, err := apply.CombinedOutput(); err != nil {
+		return fmt.Errorf("kubectl apply: %w: %s", err, out)
+	}
+	ttl := int64(4 * 3600)
+	var token string
+	// the token controller may need a moment for a new ServiceAccount
+	for i := 0; i < 50; i++ {
+		tr, err := s.Kube.CoreV1().ServiceAccounts(baseNamespace).CreateToken(context.Background(), serviceAccountName,
+			&authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: &ttl}}, metav1.CreateOptions{})
+		if err == nil {
+			token = tr.Status.Token
+			break
+		}
+		time.Sleep(100 * time.Millisecond) // bounded: 5 s
+	}
+	if token == "" {
+		return fmt.Errorf("no token for ServiceAccount %s/%s", baseNamespace, serviceAccountName)
+	}
+	su.remember(token, "ServiceAccount token")
+	kc := clientcmdapi.NewConfig()
+	kc.Clusters["local"] = &clientcmdapi.Cluster{Server: s.RESTConfig.Host, CertificateAuthority: s.RESTConfig.CAFile, CertificateAuthorityData: s.RESTConfig.CAData}
+	kc.AuthInfos["provisioner"] = &clientcmdapi.AuthInfo{Token: token}
+	kc.Contexts["provisioner"] = &clientcmdapi.Context{Cluster: "local", AuthInfo: "provisioner"}
+	kc.CurrentContext = "provisioner"
+	dir, err := os.MkdirTemp("", "reliability-")
+	if err != nil {
+		return err
+	}
+	su.kubeconfig = filepath.Join(dir, "kubeconfig")
+	if pw := s.Keystone.Password; pw != "" {
+		su.remember(pw, "Keystone password")
+	}
+	return clientcmd.WriteToFile(*kc, su.kubeconfig)
+}
+
+// remember records a credential that must never show anywhere.
+func (su *suite) remember(secret, what string) {
+	if len(secret) < 6 {
+		return
+	}
+	su.mu.Lock()
+	defer su.mu.Unlock()
+	if su.secrets == nil {
+		su.secrets = map[string]string{}
+	}
+	su.secrets[secret] = what
+	su.secrets[base64.StdEncoding.EncodeToString([]byte(secret))] = what + " (base64)"
+}
+
+func (su *suite) saw(log string, texts ...string) {
+	su.mu.Lock()
+	defer su.mu.Unlock()
+	su.logs = append(su.logs, log)
+	su.texts = append(su.texts, texts...)
+}
+
+// fernet matches a Keystone token as Keystone issues them.
+var fernet = regexp.MustCompile(`gAAAAA[A-Za-z0-9_-]{40,}`)
+
+// leaks lists every credential found in what the suite saw.
+func (su *suite) leaks() (found []string, scanned int) {
+	su.mu.Lock()
+	defer su.mu.Unlock()
+	all := append(append([]string(nil), su.logs...), su.texts...)
+	for _, text := range all {
+		scanned += len(text)
+		for secret, what := range su.secrets {
+			if strings.Contains(text, secret) {
+				found = append(found, what)
+			}
+		}
+		if m := fernet.FindString(text); m != "" {
+			found = append(found, "a Keystone token")
+		}
+	}
+	return found, scanned
+}
+
+// env is one scenario's world: its own provisioner name, cluster id and
+// claim namespace.
+type env struct {
+	t         *testing.T
+	s         *framework.Stack
+	name      string
+	clusterID string
+	ns        string
+	cinder    *gophercloud.ServiceClient
+	procs     []*framework.Process
+	rng       *rand.Rand
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	shared.setup(t)
+	s := shared.s
+	_ = t.TempDir() // removed last: the logs are read before
+	id := framework.UniqueName("rel")
+	e := &env{
+		t: t, s: s,
+		name:      id + ".cinder.openstack.org/standalone-cinder",
+		clusterID: id,
+		ns:        s.Namespace(t, "claims"),
+		cinder:    s.CinderClient(t),
+		rng:       rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 9)),
+	}
+	e.cinder.Microversion = "3.54"
+	s.CleanupVolumesWithMetadata(t, e.cinder, metaClusterID, e.clusterID)
+	t.Cleanup(e.collect)
+	return e
+}
+
+// provisioner starts the binary with the shipped ServiceAccount's identity,
+// at -v=10, with /metrics on a port of its own.
+func (e *env) provisioner(name string, extra ...string) *framework.Process {
+	e.t.Helper()
+	args := []string{
+		"--kubeconfig", shared.kubeconfig,
+		"--cloud-config", e.s.CloudConf,
+		"--provisioner-name", e.name,
+		"--cluster-id", e.clusterID,
+		"--secret-namespace", baseNamespace,
+		"--iscsi-initiator-name", initiatorIQN,
+		"--metrics-address", freeAddr(e.t),
+		"--leader-elect=false",
+		"--sweep-interval", "15s",
+		"-v", "10",
+	}
+	p := framework.Start(e.t, name, e.s.ProvisionerBinary(e.t), append(args, extra...)...)
+	e.procs = append(e.procs, p)
+	return p
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// metricsOf scrapes a running provisioner's /metrics.
+func metricsOf(p *framework.Process, args []string) string {
+	for i, a := range args {
+		if a == "--metrics-address" && i+1 < len(args) {
+			resp, err := http.Get("http://" + args[i+1] + "/metrics")
+			if err != nil {
+				return ""
+			}
+			defer resp.Body.Close()
+			var b strings.Builder
+			buf := make([]byte, 32<<10)
+			for {
+				n, err := resp.Body.Read(buf)
+				b.Write(buf[:n])
+				if err != nil {
+					break
+				}
+			}
+			return b.String()
+		}
+	}
+	return ""
+}
+
+// collect hands every log, event and PV annotation of the scenario to R4.
+func (e *env) collect() {
+	ctx := context.Background()
+	var texts []string
+	if evs, err := e.s.Kube.CoreV1().Events(e.ns).List(ctx, metav1.ListOptions{}); err == nil {
+		for _, ev := range evs.Items {
+			texts = append(texts, ev.Message)
+		}
+	}
+	if evs, err := e.s.Kube.CoreV1().Events("default").List(ctx, metav1.ListOptions{}); err == nil {
+		for _, ev := range evs.Items {
+			texts = append(texts, ev.Message)
+		}
+	}
+	var logs strings.Builder
+	for _, p := range e.procs {
+		logs.WriteString(p.Log())
+	}
+	shared.saw(logs.String(), texts...)
+}
+
+func (e *env) storageClass(params map[string]string, mutate ...func(*storagev1.StorageClass)) string {
+	e.t.Helper()
+	p := map[string]string{"type": "tgtfile"}
+	for k, v := range params {
+		p[k] = v
+	}
+	sc := &storagev1.StorageClass{ObjectMeta: metav1.ObjectMeta{Name: framework.UniqueName("rel")}, Provisioner: e.name, Parameters: p}
+	for _, m := range mutate {
+		m(sc)
+	}
+	if _, err := e.s.Kube.StorageV1().StorageClasses().Create(context.Background(), sc, metav1.CreateOptions{}); err != nil {
+		e.t.Fatalf("create StorageClass: %v", err)
+	}
+	e.t.Cleanup(func() {
+		_ = e.s.Kube.StorageV1().StorageClasses().Delete(context.Background(), sc.Name, metav1.DeleteOptions{})
+	})
+	return sc.Name
+}
+
+func (e *env) claim(name, class, size string, mutate ...func(*corev1.PersistentVolumeClaim)) (*corev1.PersistentVolumeClaim, error) {
+	pvc := &corev1.PersistentVolumeClaim{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: e.ns},
+		Spec: corev1.PersistentVolumeClaimSpec{
+			StorageClassName: &class,
+			AccessModes:      []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+			Resources:        corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse(size)}},
+		},
+	}
+	for _, m := range mutate {
+		m(pvc)
+	}
+	// the API server may be the fault of the moment: retry, bounded
+	var out *corev1.PersistentVolumeClaim
+	err := retry(30*time.Second, func() (err error) {
+		out, err = e.s.Kube.CoreV1().PersistentVolumeClaims(e.ns).Create(context.Background(), pvc, metav1.CreateOptions{})
+		if apierrors.IsAlreadyExists(err) {
+			out, err = e.s.Kube.CoreV1().PersistentVolumeClaims(e.ns).Get(context.Background(), name, metav1.GetOptions{})
+		}
+		return err
+	})
+	return out, err
+}
+
+func (e *env) deleteClaim(pvc *corev1.PersistentVolumeClaim) error {
+	return retry(30*time.Second, func() error {
+		err := e.s.Kube.CoreV1().PersistentVolumeClaims(e.ns).Delete(context.Background(), pvc.Name, metav1.DeleteOptions{})
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		return err
+	})
+}
+
+// retry calls f until it succeeds or timeout passes, every 200 ms.
+func retry(timeout time.Duration, f func() error) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		err := f()
+		if err == nil || time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(200 * time.Millisecond) // bounded by timeout
+	}
+}
+
+// volumes lists the scenario's Cinder volumes, any status.
+func (e *env) volumes(ctx context.Context) (map[string][]string, error) {
+	vols, err := framework.VolumesWithMetadata(ctx, e.cinder, metaClusterID, e.clusterID)
+	if err != nil {
+		return nil, err
+	}
+	byName := map[string][]string{}
+	for _, v := range vols {
+		byName[v.Name] = append(byName[v.Name], v.ID+" "+v.Status)
+	}
+	return byName, nil
+}
+
+// waitBound waits until the claim is Bound.
+func (e *env) waitBound(pvc *corev1.PersistentVolumeClaim, timeout time.Duration) {
+	e.t.Helper()
+	framework.Eventually(e.t, timeout, "claim "+pvc.Name+" never bound", func(ctx context.Context) (bool, error) {
+		c, err := e.s.Kube.CoreV1().PersistentVolumeClaims(e.ns).Get(ctx, pvc.Name, metav1.GetOptions{})
+		if err != nil {
+			return false, nil // the API server may be the fault of the moment
+		}
+		return c.Status.Phase == corev1.ClaimBound, nil
+	})
+}
+
+// outcome is what every scenario measures at its end.
+type outcome struct {
+	bound, live, leaked, double, logins int
+	recover                             time.Duration // slowest claim, from the end of the fault
+}
+
+// settle waits until every live claim is bound (or timeout), checks each
+// is backed by exactly one volume that an iSCSI login from its PV reads,
+// records its CHAP password for R4, then deletes every claim and counts
+// the volumes of the cluster id left: leaked.
+func (e *env) settle(live []*corev1.PersistentVolumeClaim, everMade []string, since time.Time, timeout time.Duration) outcome {
+	e.t.Helper()
+	ctx := context.Background()
+	var o outcome
+	o.live = len(live)
+	deadline := time.Now().Add(timeout)
+	for _, pvc := range live {
+		var pv *corev1.PersistentVolume
+		for time.Now().Before(deadline) {
+			c, err := e.s.Kube.CoreV1().PersistentVolumeClaims(e.ns).Get(ctx, pvc.Name, metav1.GetOptions{})
+			if err == nil && c.Status.Phase == corev1.ClaimBound {
+				if pv, err = e.s.Kube.CoreV1().PersistentVolumes().Get(ctx, c.Spec.VolumeName, metav1.GetOptions{}); err == nil {
+					break
+				}
+			}
+			time.Sleep(250 * time.Millisecond) // bounded by the deadline
+		}
+		if pv == nil {
+			e.t.Errorf("claim %s never bound", pvc.Name)
+			continue
+		}
+		o.bound++
+		if d := time.Since(since); d > o.recover {
+			o.recover = d
+		}
+		e.checkPV(pv, &o)
+	}
+	byName, err := e.volumes(ctx)
+	if err != nil {
+		e.t.Fatalf("list volumes: %v", err)
+	}
+	for _, name := range everMade {
+		if len(byName[name]) > 1 {
+			o.double++
+			e.t.Errorf("claim volume %s: %d volumes %v, want at most 1", name, len(byName[name]), byName[name])
+		}
+	}
+	if err := e.s.Kube.CoreV1().PersistentVolumeClaims(e.ns).DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{}); err != nil {
+		e.t.Fatalf("delete claims: %v", err)
+	}
+	var left map[string][]string
+	for end := time.Now().Add(4 * time.Minute); time.Now().Before(end); time.Sleep(time.Second) {
+		if left, err = e.volumes(ctx); err == nil && len(left) == 0 {
+			break
+		}
+	}
+	for name, vols := range left {
+		o.leaked += len(vols)
+		e.t.Errorf("volume of %s left after every claim was deleted: %v", name, vols)
+	}
+	return o
+}
+
+// checkPV asserts the PV's one volume and logs in from the PV's fields.
+func (e *env) checkPV(pv *corev1.PersistentVolume, o *outcome) {
+	ctx := context.Background()
+	texts := []string{}
+	for k, v := range pv.Annotations {
+		texts = append(texts, k+"="+v)
+	}
+	shared.saw("", texts...)
+	if pv.Spec.ISCSI == nil || pv.Spec.ISCSI.SecretRef == nil {
+		e.t.Errorf("PV %s has no iSCSI source with CHAP", pv.Name)
+		return
+	}
+	ref := pv.Spec.ISCSI.SecretRef
+	sec, err := e.s.Kube.CoreV1().Secrets(ref.Namespace).Get(ctx, ref.Name, metav1.GetOptions{})
+	if err != nil {
+		e.t.Errorf("CHAP Secret of %s: %v", pv.Name, err)
+		return
+	}
+	password := string(sec.Data["node.session.auth.password"])
+	shared.remember(password, "CHAP password")
+	lun := pv.Spec.ISCSI.Lun
+	login := framework.ISCSILogin{Initiator: *pv.Spec.ISCSI.InitiatorName, Portal: pv.Spec.ISCSI.TargetPortal, IQN: pv.Spec.ISCSI.IQN,
+		LUN: lun, Username: string(sec.Data["node.session.auth.username"]), Password: password}
+	lctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if size, err := framework.ReadCapacity(lctx, login); err != nil || size <= 0 {
+		e.t.Errorf("iSCSI login from PV %s: size %d, %v", pv.Name, size, err)
+		return
+	}
+	o.logins++
+}
