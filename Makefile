@@ -12,7 +12,7 @@ INTEGRATION_TIMEOUT ?= 45m
 # packages whose tests need the local stack
 INTEGRATION_PKGS := ./test/integration/...
 
-.PHONY: all build demo demo-down test test-unit test-integration lint local-up local-down local-purge clean
+.PHONY: all build demo demo-down test test-unit test-integration test-reliability lint local-up local-down local-purge clean
 
 all: build
 
@@ -29,11 +29,19 @@ demo-down:
 test: test-unit test-integration
 
 test-unit:
-	$(GO) test -race -count=1 $$($(GO) list ./... | grep -v /test/integration)
+	$(GO) test -race -count=1 $$($(GO) list ./... | grep -v -e /test/integration -e /test/reliability)
 
 test-integration: build
 	bash hack/local-up.sh
 	$(GO) test -count=1 -p 1 -timeout $(INTEGRATION_TIMEOUT) -v $(INTEGRATION_PKGS)
+
+# the reliability suite (test/reliability): faults and load on the real local
+# stack, one table row per scenario, written into docs/reliability.md.
+# RELIABILITY_SCALE=ci runs the same scenarios at smaller counts.
+RELIABILITY_TIMEOUT ?= 45m
+test-reliability: build
+	bash hack/local-up.sh
+	$(GO) test -count=1 -timeout $(RELIABILITY_TIMEOUT) -v ./test/reliability/
 
 lint:
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \

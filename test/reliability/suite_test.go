@@ -13,6 +13,7 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -85,6 +86,7 @@ type suite struct {
 
 	mu      sync.Mutex
 	secrets map[string]string // credential -> where it came from
+	valued  []valued          // weak credentials, found only as a value
 	logs    []string          // every provisioner log of the suite
 	texts   []string          // events, PV annotations, /metrics
 }
@@ -147,7 +149,10 @@ func (su *suite) install() error {
 	}
 	su.kubeconfig = filepath.Join(dir, "kubeconfig")
 	if pw := s.Keystone.Password; pw != "" {
-		su.remember(pw, "Keystone password")
+		// the local stack's Keystone password is a plain word ("secret")
+		// that logs use on their own: it is looked for where a value is
+		// given (password=secret, "password": "secret"), and its base64
+		su.rememberWeak(pw, "Keystone password")
 	}
 	return clientcmd.WriteToFile(*kc, su.kubeconfig)
 }
@@ -164,6 +169,26 @@ func (su *suite) remember(secret, what string) {
 	}
 	su.secrets[secret] = what
 	su.secrets[base64.StdEncoding.EncodeToString([]byte(secret))] = what + " (base64)"
+}
+
+// rememberWeak records a credential that is also an ordinary word: it
+// counts as shown only as the value of a key, or in base64.
+func (su *suite) rememberWeak(secret, what string) {
+	su.mu.Lock()
+	defer su.mu.Unlock()
+	if su.secrets == nil {
+		su.secrets = map[string]string{}
+	}
+	su.secrets[base64.StdEncoding.EncodeToString([]byte(secret))] = what + " (base64)"
+	su.valued = append(su.valued, valued{
+		re:   regexp.MustCompile(`(?i)[a-z_-]*(password|passwd|secret|token|credential)[a-z_-]*["']?\s*[:=]\s*["']?` + regexp.QuoteMeta(secret) + `\b`),
+		what: what,
+	})
+}
+
+type valued struct {
+	re   *regexp.Regexp
+	what string
 }
 
 func (su *suite) saw(log string, texts ...string) {
@@ -191,6 +216,11 @@ func (su *suite) leaks() (found []string, scanned int) {
 		if m := fernet.FindString(text); m != "" {
 			found = append(found, "a Keystone token")
 		}
+		for _, v := range su.valued {
+			if m := v.re.FindString(text); m != "" {
+				found = append(found, v.what+" ("+m+")")
+			}
+		}
 	}
 	return found, scanned
 }
@@ -205,6 +235,8 @@ type env struct {
 	ns        string
 	cinder    *gophercloud.ServiceClient
 	procs     []*framework.Process
+	mu        sync.Mutex                    // procs and metrics: supervisors add to them
+	metrics   map[*framework.Process]string // its /metrics address
 	rng       *rand.Rand
 }
 
@@ -221,6 +253,7 @@ func newEnv(t *testing.T) *env {
 		ns:        s.Namespace(t, "claims"),
 		cinder:    s.CinderClient(t),
 		rng:       rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 9)),
+		metrics:   map[*framework.Process]string{},
 	}
 	e.cinder.Microversion = "3.54"
 	s.CleanupVolumesWithMetadata(t, e.cinder, metaClusterID, e.clusterID)
@@ -232,6 +265,7 @@ func newEnv(t *testing.T) *env {
 // at -v=10, with /metrics on a port of its own.
 func (e *env) provisioner(name string, extra ...string) *framework.Process {
 	e.t.Helper()
+	addr := freeAddr(e.t)
 	args := []string{
 		"--kubeconfig", shared.kubeconfig,
 		"--cloud-config", e.s.CloudConf,
@@ -239,13 +273,16 @@ func (e *env) provisioner(name string, extra ...string) *framework.Process {
 		"--cluster-id", e.clusterID,
 		"--secret-namespace", baseNamespace,
 		"--iscsi-initiator-name", initiatorIQN,
-		"--metrics-address", freeAddr(e.t),
+		"--metrics-address", addr,
 		"--leader-elect=false",
 		"--sweep-interval", "15s",
 		"-v", "10",
 	}
 	p := framework.Start(e.t, name, e.s.ProvisionerBinary(e.t), append(args, extra...)...)
+	e.mu.Lock()
 	e.procs = append(e.procs, p)
+	e.metrics[p] = addr
+	e.mu.Unlock()
 	return p
 }
 
@@ -259,28 +296,31 @@ func freeAddr(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-// metricsOf scrapes a running provisioner's /metrics.
-func metricsOf(p *framework.Process, args []string) string {
-	for i, a := range args {
-		if a == "--metrics-address" && i+1 < len(args) {
-			resp, err := http.Get("http://" + args[i+1] + "/metrics")
-			if err != nil {
-				return ""
-			}
-			defer resp.Body.Close()
-			var b strings.Builder
-			buf := make([]byte, 32<<10)
-			for {
-				n, err := resp.Body.Read(buf)
-				b.Write(buf[:n])
-				if err != nil {
-					break
-				}
-			}
-			return b.String()
-		}
+// scrapeMetrics hands every running provisioner's /metrics to R4.
+func (e *env) scrapeMetrics() {
+	e.mu.Lock()
+	running := map[*framework.Process]string{}
+	for p, addr := range e.metrics {
+		running[p] = addr
 	}
-	return ""
+	e.mu.Unlock()
+	for p, addr := range running {
+		if p.Exited() {
+			continue
+		}
+		resp, err := http.Get("http://" + addr + "/metrics")
+		if err != nil {
+			e.t.Errorf("scrape %s: %v", addr, err)
+			continue
+		}
+		body, err := io.ReadAll(resp.Body)
+		_ = resp.Body.Close()
+		if err != nil || resp.StatusCode != http.StatusOK || len(body) == 0 {
+			e.t.Errorf("scrape %s: status %d, %d bytes, %v", addr, resp.StatusCode, len(body), err)
+			continue
+		}
+		shared.saw("", string(body))
+	}
 }
 
 // collect hands every log, event and PV annotation of the scenario to R4.
@@ -298,9 +338,11 @@ func (e *env) collect() {
 		}
 	}
 	var logs strings.Builder
+	e.mu.Lock()
 	for _, p := range e.procs {
 		logs.WriteString(p.Log())
 	}
+	e.mu.Unlock()
 	shared.saw(logs.String(), texts...)
 }
 
@@ -407,6 +449,7 @@ type outcome struct {
 func (e *env) settle(live []*corev1.PersistentVolumeClaim, everMade []string, since time.Time, timeout time.Duration) outcome {
 	e.t.Helper()
 	ctx := context.Background()
+	e.scrapeMetrics()
 	var o outcome
 	o.live = len(live)
 	deadline := time.Now().Add(timeout)
