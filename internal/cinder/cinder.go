@@ -71,10 +71,9 @@ type CreateRequest struct {
 	AvailabilityZone string // "": let Cinder choose
 	Description      string
 	Metadata         map[string]string
-	// Multiattach asks for a multi-attach volume. Cinder grants it only with a
-	// volume type whose extra specs allow it; the field is informational for
-	// older Cinder and sent as the create request's multiattach flag.
-	Multiattach bool
+	// There is no multiattach flag: Cinder 21 refuses it ("multiattach
+	// parameter has been removed"); the volume type's extra spec
+	// multiattach="<is> True" decides, and Volume.Multiattach says.
 }
 
 // Volume statuses the provisioner acts on.

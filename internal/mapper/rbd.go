@@ -1,6 +1,7 @@
 package mapper
 
 import (
+	"fmt"
 	"regexp"
 	"strings"
 
@@ -44,6 +45,22 @@ func NewRBD() *RBD { return &RBD{} }
 
 // Type implements Mapper.
 func (*RBD) Type() string { return TypeRBD }
+
+// imageFeatures are the RBD image features ceph-csi accepts.
+var imageFeatures = map[string]bool{"layering": true, "exclusive-lock": true, "object-map": true, "fast-diff": true, "deep-flatten": true, "journaling": true}
+
+// CheckImageFeatures checks a comma-separated imageFeatures value.
+func CheckImageFeatures(value string) error {
+	for _, f := range strings.Split(value, ",") {
+		if f = strings.TrimSpace(f); !imageFeatures[f] {
+			return fmt.Errorf("unknown RBD image feature %q (known: deep-flatten, exclusive-lock, fast-diff, journaling, layering, object-map)", f)
+		}
+	}
+	return nil
+}
+
+// ValidCSIDriverName reports whether name can be a CSI driver name.
+func ValidCSIDriverName(name string) bool { return csiDriverName.MatchString(name) }
 
 // Validate requires clusterID and the admin's Ceph Secret (name and
 // namespace, already defaulted by the parameter parser), and a valid driver

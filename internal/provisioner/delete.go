@@ -3,6 +3,7 @@ package provisioner
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 
 	corev1 "k8s.io/api/core/v1"
@@ -50,6 +51,13 @@ func (p *Provisioner) Delete(ctx context.Context, pv *corev1.PersistentVolume) e
 	logger := klog.FromContext(ctx).WithValues("pv", klog.KObj(pv), "volumeID", volumeID)
 	ctx = klog.NewContext(ctx, logger)
 
+	// the annotation names the volume to delete: it must be this PV's, or
+	// an edited annotation would delete another PV's data
+	gone, err := p.checkVolumeOf(ctx, pv, volumeID, legacy)
+	if err != nil {
+		return err
+	}
+
 	if m, err := p.mappers.ForPV(pv); err == nil {
 		for _, ref := range m.Secrets(pv) {
 			if err := p.deletePVSecret(ctx, ref.Namespace, ref.Name, pv.Name, legacy); err != nil {
@@ -60,6 +68,10 @@ func (p *Provisioner) Delete(ctx context.Context, pv *corev1.PersistentVolume) e
 		logger.V(2).Info("PV source is not one this provisioner makes; no Secrets to delete", "reason", err.Error())
 	}
 
+	if gone {
+		logger.V(2).Info("Volume already gone")
+		return nil
+	}
 	connector, err := p.recordedConnector(pv)
 	if err != nil {
 		return err
@@ -137,4 +149,28 @@ func (p *Provisioner) deletePVSecret(ctx context.Context, namespace, name, pvNam
 		return p.deleteSecretUnlabeled(ctx, namespace, name)
 	}
 	return p.deleteSecret(ctx, namespace, name, pvName)
+}
+
+// checkVolumeOf reads the volume a PV names and makes sure it is the PV's:
+// a Cinder volume id, and a volume named after the PV (or recording it in
+// its metadata) of this cluster. Legacy PVs' volumes carry no such marks.
+// gone reports a volume Cinder no longer knows.
+func (p *Provisioner) checkVolumeOf(ctx context.Context, pv *corev1.PersistentVolume, volumeID string, legacy bool) (gone bool, err error) {
+	if !uuidRE.MatchString(volumeID) {
+		return false, fmt.Errorf("PV %s: annotation %s is %q, not a Cinder volume id: nothing was deleted; restore the annotation", pv.Name, AnnVolumeID, volumeID)
+	}
+	vol, err := p.cinder.GetVolume(ctx, volumeID)
+	if errors.Is(err, cinder.ErrNotFound) {
+		return true, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("get volume %s of PV %s: %w", volumeID, pv.Name, err)
+	}
+	if legacy {
+		return false, nil
+	}
+	if (vol.Name != pv.Name && vol.Metadata[MetaPVName] != pv.Name) || vol.Metadata[MetaClusterID] != p.clusterID {
+		return false, fmt.Errorf("PV %s names Cinder volume %s, which is not its own (named %q, made for PV %q of cluster %q): nothing was deleted; restore the PV's annotation %s", pv.Name, volumeID, vol.Name, vol.Metadata[MetaPVName], vol.Metadata[MetaClusterID], AnnVolumeID)
+	}
+	return false, nil
 }

@@ -3,6 +3,7 @@ package provisioner
 import (
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -62,7 +63,8 @@ func TestDeleteRemovesSecretExportAndVolume(t *testing.T) {
 	if err := e.p.Delete(e.ctx, pv); err != nil {
 		t.Fatalf("Delete: %v", err)
 	}
-	want := []string{fake.OpUnexport, fake.OpGetVolume, fake.OpDeleteVolume, fake.OpWaitForVolumeDeleted}
+	// the volume is read first: it must be the PV's
+	want := []string{fake.OpGetVolume, fake.OpUnexport, fake.OpGetVolume, fake.OpDeleteVolume, fake.OpWaitForVolumeDeleted}
 	if got := e.ops(); !slices.Equal(got, want) {
 		t.Errorf("Cinder calls = %q, want %q", got, want)
 	}
@@ -208,7 +210,7 @@ func TestDeleteLegacyPV(t *testing.T) {
 		t.Fatalf("Delete: %v", err)
 	}
 	// the PV records no export: every export of the volume goes
-	want := []string{fake.OpGetVolume, fake.OpClearExports, fake.OpDeleteVolume, fake.OpWaitForVolumeDeleted}
+	want := []string{fake.OpGetVolume, fake.OpGetVolume, fake.OpClearExports, fake.OpDeleteVolume, fake.OpWaitForVolumeDeleted}
 	if got := e.ops(); !slices.Equal(got, want) {
 		t.Errorf("Cinder calls = %q, want %q", got, want)
 	}
@@ -248,5 +250,46 @@ func TestDeleteFailureIsReturned(t *testing.T) {
 	}
 	if _, ok := e.cinder.Volume(id); ok {
 		t.Error("volume still exists")
+	}
+}
+
+func TestDeleteRefusesAVolumeThatIsNotThePVs(t *testing.T) {
+	tests := []struct {
+		name, volumeID string // "" : another PV's volume
+		want           string
+	}{
+		{"annotation names another PV's volume", "", "which is not its own"},
+		{"annotation is not a volume id", "garbage", "not a Cinder volume id"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t)
+			other := e.cinder.AddVolume(cinder.Volume{Name: "pvc-other", SizeGiB: 1, Metadata: map[string]string{MetaClusterID: testClusterID, MetaPVName: "pvc-other"}})
+			otherExp, err := e.cinder.Export(e.ctx, other, cinder.Connector{Initiator: testIQN, Host: testHost})
+			if err != nil {
+				t.Fatal(err)
+			}
+			pv := provisioned(t, e, nil)
+			own := pv.Annotations[AnnVolumeID]
+			pv.Annotations[AnnVolumeID] = other
+			if tc.volumeID != "" {
+				pv.Annotations[AnnVolumeID] = tc.volumeID
+			}
+			err = e.p.Delete(e.ctx, pv)
+			if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "nothing was deleted") {
+				t.Fatalf("Delete = %v, want a refusal saying %q", err, tc.want)
+			}
+			for _, id := range []string{own, other} {
+				if v, ok := e.cinder.Volume(id); !ok || v.Status != cinder.StatusInUse {
+					t.Errorf("volume %s: %+v, want it kept, in use", id, v)
+				}
+			}
+			if exps := e.cinder.Exports(other); len(exps) != 1 || exps[0].ID != otherExp.ID {
+				t.Errorf("the other PV's export is gone: %+v", exps)
+			}
+			if ref := pv.Spec.ISCSI.SecretRef; !e.secretExists(ref.Namespace, ref.Name) {
+				t.Error("the PV's Secret was deleted by a refused delete")
+			}
+		})
 	}
 }

@@ -3,9 +3,12 @@ package provisioner
 import (
 	"errors"
 	"fmt"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
+
+	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/cinder-provisioner/cinder-provisioner/internal/mapper"
 )
@@ -101,6 +104,10 @@ func parseParameters(raw map[string]string) (*Parameters, error) {
 		case paramAvailability:
 			p.Availability = value
 		case paramFSType:
+			// the kubelet runs mkfs.<fsType>: a name, nothing else
+			if !fsTypeRE.MatchString(value) {
+				return nil, &ParameterError{Key: key, Problem: fmt.Sprintf("%q is not a filesystem type name (ext4, xfs, ...)", value)}
+			}
 			p.Mapper.FSType = value
 		case paramReadOnly:
 			p.Mapper.ReadOnly, err = strconv.ParseBool(value)
@@ -118,16 +125,28 @@ func parseParameters(raw map[string]string) (*Parameters, error) {
 			}
 			p.Mapper.InitiatorName = value
 		case paramCHAPSecretNamespace:
+			if err := namespaceName(value); err != nil {
+				return nil, &ParameterError{Key: key, Problem: err.Error()}
+			}
 			p.Mapper.SecretNamespace = value
 		case paramClusterID:
 			p.Mapper.CephClusterID = value
+		case paramCephSecretNamespace:
+			if err := namespaceName(value); err != nil {
+				return nil, &ParameterError{Key: key, Problem: err.Error()}
+			}
+			p.Mapper.CephSecretNamespace = value
 		case paramCephSecretName:
 			p.Mapper.CephSecretName = value
-		case paramCephSecretNamespace:
-			p.Mapper.CephSecretNamespace = value
 		case paramImageFeatures:
+			if err := mapper.CheckImageFeatures(value); err != nil {
+				return nil, &ParameterError{Key: key, Problem: err.Error()}
+			}
 			p.Mapper.ImageFeatures = value
 		case paramRBDDriver:
+			if !mapper.ValidCSIDriverName(value) {
+				return nil, &ParameterError{Key: key, Problem: fmt.Sprintf("%q is not a valid CSI driver name", value)}
+			}
 			p.Mapper.RBDDriver = value
 		case paramFCWWPNs:
 			if p.FCWWPNs, err = mapper.ParseWWNs(value); err != nil {
@@ -143,6 +162,17 @@ func parseParameters(raw map[string]string) (*Parameters, error) {
 		return nil, &ParameterError{Key: knownParams[paramCephSecretNamespace], Problem: "required with cephSecretName"}
 	}
 	return p, nil
+}
+
+var fsTypeRE = regexp.MustCompile(`^[a-z][a-z0-9]{0,15}$`)
+
+// namespaceName checks a namespace name a class gives, before any volume
+// is made for it.
+func namespaceName(value string) error {
+	if errs := validation.IsDNS1123Label(value); len(errs) > 0 {
+		return fmt.Errorf("%q is not a valid namespace name: %s", value, strings.Join(errs, "; "))
+	}
+	return nil
 }
 
 func documentedParams() []string {

@@ -3,6 +3,7 @@ package provisioner
 import (
 	"errors"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/cinder-provisioner/cinder-provisioner/internal/mapper"
@@ -84,6 +85,37 @@ func TestParseParametersRefusesBadParameters(t *testing.T) {
 			wantKey: "type",
 			wantMsg: `StorageClass parameter "type": given twice (also as "Type")`,
 		},
+		// every value a class gives is checked before any volume exists
+		{
+			name:    "fsType with mkfs options",
+			params:  map[string]string{"fsType": "ext4 -E nodiscard"},
+			wantKey: "fsType",
+			wantMsg: `StorageClass parameter "fsType": "ext4 -E nodiscard" is not a filesystem type name (ext4, xfs, ...)`,
+		},
+		{
+			name:    "chapSecretNamespace not a namespace name",
+			params:  map[string]string{"chapSecretNamespace": "Storage_Secrets"},
+			wantKey: "chapSecretNamespace",
+			wantMsg: `StorageClass parameter "chapSecretNamespace": "Storage_Secrets" is not a valid namespace name`,
+		},
+		{
+			name:    "cephSecretNamespace not a namespace name",
+			params:  map[string]string{"cephSecretName": "ceph-user", "cephSecretNamespace": "Ceph_CSI"},
+			wantKey: "cephSecretNamespace",
+			wantMsg: `StorageClass parameter "cephSecretNamespace": "Ceph_CSI" is not a valid namespace name`,
+		},
+		{
+			name:    "imageFeatures with an unknown feature",
+			params:  map[string]string{"imageFeatures": "layering,teleport"},
+			wantKey: "imageFeatures",
+			wantMsg: `StorageClass parameter "imageFeatures": unknown RBD image feature "teleport"`,
+		},
+		{
+			name:    "rbdDriver not a CSI driver name",
+			params:  map[string]string{"rbdDriver": "rbd csi driver"},
+			wantKey: "rbdDriver",
+			wantMsg: `StorageClass parameter "rbdDriver": "rbd csi driver" is not a valid CSI driver name`,
+		},
 		{
 			name:    "readOnly not a boolean",
 			params:  map[string]string{"readOnly": "yes"},
@@ -128,7 +160,9 @@ func TestParseParametersRefusesBadParameters(t *testing.T) {
 			if pe.Key != tc.wantKey {
 				t.Errorf("Key = %q, want %q", pe.Key, tc.wantKey)
 			}
-			if err.Error() != tc.wantMsg {
+			// the message starts with what wantMsg says (the namespace and
+			// feature lists that follow are the validator's)
+			if !strings.HasPrefix(err.Error(), tc.wantMsg) {
 				t.Errorf("error =\n%s\nwant\n%s", err, tc.wantMsg)
 			}
 		})

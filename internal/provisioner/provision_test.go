@@ -65,9 +65,9 @@ func TestProvisionISCSIWithCHAP(t *testing.T) {
 	if req.Name != testPVName || vol.Name != testPVName {
 		t.Errorf("volume name = %q (requested %q), want the PV name %q", vol.Name, req.Name, testPVName)
 	}
-	if req.SizeGiB != 2 || req.VolumeType != "lvm" || req.AvailabilityZone != "" || req.Multiattach {
+	if req.SizeGiB != 2 || req.VolumeType != "lvm" || req.AvailabilityZone != "" {
 		t.Errorf("create request = size %d type %q zone %q multiattach %v, want 2 GiB of lvm, zone left to Cinder, not multiattach",
-			req.SizeGiB, req.VolumeType, req.AvailabilityZone, req.Multiattach)
+			req.SizeGiB, req.VolumeType, req.AvailabilityZone, false)
 	}
 	if !strings.Contains(req.Description, "app/data") {
 		t.Errorf("description %q does not name the claim", req.Description)
@@ -166,6 +166,7 @@ func TestProvisionHonoursClassAndClaimSettings(t *testing.T) {
 		name   string
 		params map[string]string
 		claim  claimSpec
+		setup  func(e *env)
 		check  func(t *testing.T, e *env, pv *corev1.PersistentVolume)
 	}{
 		{
@@ -229,11 +230,14 @@ func TestProvisionHonoursClassAndClaimSettings(t *testing.T) {
 			},
 		},
 		{
-			name:  "ReadWriteMany block asks Cinder for multiattach",
-			claim: claimSpec{block: true, modes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteMany}},
+			// Cinder 21 refuses a multiattach flag on create: the type decides
+			name:   "ReadWriteMany block on a multiattach volume type",
+			params: map[string]string{"type": "multi"},
+			claim:  claimSpec{block: true, modes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteMany}},
+			setup:  func(e *env) { e.cinder.SetMultiattachType("multi") },
 			check: func(t *testing.T, e *env, pv *corev1.PersistentVolume) {
-				if !e.calls(fake.OpCreateVolume)[0].Request.Multiattach {
-					t.Error("create request does not ask for multiattach")
+				if v, _ := e.cinder.Volume(pv.Annotations[AnnVolumeID]); !v.Multiattach {
+					t.Error("the volume is not multiattach")
 				}
 				if !slices.Equal(pv.Spec.AccessModes, []corev1.PersistentVolumeAccessMode{corev1.ReadWriteMany}) {
 					t.Errorf("access modes = %v, want RWX", pv.Spec.AccessModes)
@@ -244,6 +248,9 @@ func TestProvisionHonoursClassAndClaimSettings(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t)
+			if tc.setup != nil {
+				tc.setup(e)
+			}
 			pv, _, err := e.provision(options(newClaim(tc.claim), newClass(tc.params)))
 			if err != nil {
 				t.Fatalf("Provision: %v", err)

@@ -174,10 +174,9 @@ func (p *Provisioner) createVolume(ctx context.Context, opts controller.Provisio
 		AvailabilityZone: req.params.Availability,
 		Description:      fmt.Sprintf("Kubernetes volume %s for claim %s/%s (cluster %s)", opts.PVName, opts.PVC.Namespace, opts.PVC.Name, p.clusterID),
 		Metadata:         p.volumeMetadata(opts),
-		Multiattach:      needsMultiattach(opts.PVC),
 	})
 	if err != nil {
-		err = fmt.Errorf("create volume %s: %w", opts.PVName, err)
+		// the Cinder error already names the operation and the volume
 		if rejected(err) {
 			// Cinder refused, and the lookup found no earlier volume
 			return nil, refused, err

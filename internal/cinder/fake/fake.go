@@ -75,26 +75,27 @@ func (v *volume) snapshot() cinder.Volume {
 // Fake implements cinder.Client in memory. The zero value is not usable:
 // call New.
 type Fake struct {
-	mu            sync.Mutex
-	volumes       map[string]*volume
-	order         []string // volume ids in creation order
-	calls         []Call
-	steps         []*Call
-	inject        map[string][]injection
-	failAlways    map[string]error
-	hooks         map[string]Hook
-	down, crashed bool
-	connections   map[string]cinder.Connection
-	creatingPolls int
-	finalStatus   string
-	deletingPolls int
-	deleteFinal   string
-	quota         int // -1 unlimited
-	method        cinder.ExportMethod
-	defaultType   string
-	seq           int
-	now           func() time.Time
-	backoff       cinder.Backoff
+	mu               sync.Mutex
+	volumes          map[string]*volume
+	order            []string // volume ids in creation order
+	calls            []Call
+	steps            []*Call
+	inject           map[string][]injection
+	failAlways       map[string]error
+	hooks            map[string]Hook
+	down, crashed    bool
+	connections      map[string]cinder.Connection
+	creatingPolls    int
+	finalStatus      string
+	deletingPolls    int
+	deleteFinal      string
+	quota            int // -1 unlimited
+	method           cinder.ExportMethod
+	defaultType      string
+	multiattachTypes map[string]bool // volume types whose extra specs allow multiattach
+	seq              int
+	now              func() time.Time
+	backoff          cinder.Backoff
 }
 
 var _ cinder.Client = (*Fake)(nil)
@@ -182,6 +183,18 @@ func (f *Fake) SetExportMethod(m cinder.ExportMethod) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.method = m
+}
+
+// SetMultiattachType makes volumes of a type multiattach, as the extra
+// spec multiattach="<is> True" does in Cinder (the only way since Cinder
+// removed the create request's multiattach flag).
+func (f *Fake) SetMultiattachType(volumeType string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.multiattachTypes == nil {
+		f.multiattachTypes = map[string]bool{}
+	}
+	f.multiattachTypes[volumeType] = true
 }
 
 // SetDefaultVolumeType sets the type of volumes created without one.
@@ -315,7 +328,7 @@ func (f *Fake) CreateVolume(ctx context.Context, req cinder.CreateRequest) (out 
 			vol: cinder.Volume{
 				ID: f.newID(), Name: req.Name, Description: req.Description, Status: cinder.StatusCreating,
 				SizeGiB: req.SizeGiB, VolumeType: vt, AvailabilityZone: req.AvailabilityZone,
-				Multiattach: req.Multiattach, Metadata: maps.Clone(req.Metadata), CreatedAt: f.now(),
+				Multiattach: f.multiattachTypes[vt], Metadata: maps.Clone(req.Metadata), CreatedAt: f.now(),
 			},
 			host:     defaultHost,
 			creating: f.creatingPolls,

@@ -265,9 +265,6 @@ func (c *Client) CreateVolume(ctx context.Context, req cinder.CreateRequest) (*c
 	if len(req.Metadata) > 0 {
 		v["metadata"] = req.Metadata
 	}
-	if req.Multiattach {
-		v["multiattach"] = true
-	}
 	var resp struct {
 		Volume volumes.Volume `json:"volume"`
 	}

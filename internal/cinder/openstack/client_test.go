@@ -73,14 +73,14 @@ func TestCreateVolume(t *testing.T) {
 	c, reg := s.client(ExportAuto)
 	v, err := c.CreateVolume(context.Background(), cinder.CreateRequest{
 		Name: "pvc-1", SizeGiB: 3, VolumeType: "tgtfile", AvailabilityZone: "nova", Description: "d",
-		Metadata: map[string]string{"cinder.openstack.org/pv": "pvc-1"}, Multiattach: true,
+		Metadata: map[string]string{"cinder.openstack.org/pv": "pvc-1"},
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := map[string]any{"volume": map[string]any{
 		"name": "pvc-1", "size": 3.0, "volume_type": "tgtfile", "availability_zone": "nova", "description": "d",
-		"metadata": map[string]any{"cinder.openstack.org/pv": "pvc-1"}, "multiattach": true,
+		"metadata": map[string]any{"cinder.openstack.org/pv": "pvc-1"},
 	}}
 	if got := s.body("POST /volumes", 0); !reflect.DeepEqual(got, want) {
 		t.Errorf("body %v\nwant %v", got, want)
