@@ -217,9 +217,12 @@ func TestR3BadInput(t *testing.T) {
 		if en.pvc == nil {
 			continue
 		}
-		if _, err := e.s.Kube.CoreV1().PersistentVolumes().Get(ctx, en.pvName, metav1.GetOptions{}); err == nil {
-			t.Errorf("%s: PV %s left after its claim was deleted", en.name, en.pvName)
-		}
+		// the PV goes just after its volume: the library removes its
+		// finalizer once Delete returned
+		framework.Eventually(t, 30*time.Second, en.name+": PV "+en.pvName+" left after its claim was deleted", func(ctx context.Context) (bool, error) {
+			_, err := e.s.Kube.CoreV1().PersistentVolumes().Get(ctx, en.pvName, metav1.GetOptions{})
+			return apierrors.IsNotFound(err), nil
+		})
 	}
 	for id, name := range r.types {
 		if err := volumetypes.Delete(ctx, e.cinder, id).ExtractErr(); err != nil {
