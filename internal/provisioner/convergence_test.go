@@ -436,3 +436,41 @@ func TestDeleteUsesTheExportMethodRecordedOnThePV(t *testing.T) {
 	}
 	e.checkNothingLeft()
 }
+
+// A create still in Cinder when its process died can land after the next
+// process's lookup and create: the claim has two volumes of its name.
+func TestProvisionKeepsOneOfTwoVolumesOfTheClaimsName(t *testing.T) {
+	e := newEnv(t)
+	first := earlierVolume(e, cinder.Volume{})
+	second := earlierVolume(e, cinder.Volume{})
+	pv, state, err := e.provision(options(newClaim(claimSpec{}), newClass(nil)))
+	if err != nil || state != controller.ProvisioningFinished {
+		t.Fatalf("Provision = %v, %s; want bound", err, state)
+	}
+	if pv.Annotations[AnnVolumeID] != first {
+		t.Errorf("bound to %s, want the oldest, %s", pv.Annotations[AnnVolumeID], first)
+	}
+	if _, ok := e.cinder.Volume(second); ok {
+		t.Errorf("the second volume %s is still there", second)
+	}
+	e.checkBoundToOne(pv)
+}
+
+func TestSweepRemovesASecondVolumeOfABoundPVsName(t *testing.T) {
+	e := newEnv(t)
+	pv, _, err := e.provision(options(newClaim(claimSpec{}), newClass(nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.save(pv)
+	late := e.cinder.AddVolume(cinder.Volume{Name: testPVName, SizeGiB: 1, Metadata: map[string]string{
+		MetaClusterID: testClusterID, MetaProvisioner: DefaultName, MetaPVName: testPVName,
+		MetaPVCNamespace: "app", MetaPVCName: "data", MetaReclaimPolicy: "Delete"}})
+	if n, err := e.p.Sweep(e.ctx); err != nil || n != 1 {
+		t.Fatalf("Sweep = %d, %v; want the late volume removed", n, err)
+	}
+	if _, ok := e.cinder.Volume(late); ok {
+		t.Error("the late second volume is still there")
+	}
+	e.checkBoundToOne(pv)
+}

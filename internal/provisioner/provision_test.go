@@ -458,12 +458,13 @@ func TestProvisionFailures(t *testing.T) {
 			wantReason: ReasonCinderUnavailable,
 		},
 		{
-			name: "several volumes carry the name",
+			// one of them is another cluster's: nothing is picked
+			name: "several volumes carry the name, not all ours",
 			setup: func(e *env) {
 				earlierVolume(e, cinder.Volume{})
-				earlierVolume(e, cinder.Volume{})
+				earlierVolume(e, cinder.Volume{Metadata: map[string]string{MetaClusterID: "cluster-b", MetaPVName: testPVName}})
 			},
-			wantOps:     []string{fake.OpFindVolumeByName},
+			wantOps:     []string{fake.OpFindVolumeByName, fake.OpGetVolume, fake.OpGetVolume},
 			wantState:   controller.ProvisioningInBackground,
 			wantReason:  ReasonNameConflict,
 			wantVolumes: 2,

@@ -25,8 +25,10 @@ import (
 // A volume is removed only when every one of these holds: it carries this
 // cluster id and provisioner name; it was made for a class with reclaim
 // policy Delete (recorded in its metadata: Retain and unknown are never
-// touched); no PV of its name exists; and the claim it names is gone, or was
-// made anew under the same name (another UID). A claim that still exists
+// touched); and either a PV of its name exists but is backed by another
+// volume (this one is a second volume of the name, referenced by nothing),
+// or no PV of its name exists and the claim it names is gone, or was made
+// anew under the same name (another UID). A claim that still exists
 // is the library's to finish. It returns how many volumes it removed.
 func (p *Provisioner) Sweep(ctx context.Context) (int, error) {
 	logger := klog.FromContext(ctx)
@@ -72,10 +74,13 @@ func (p *Provisioner) stranded(ctx context.Context, v cinder.Volume) (bool, erro
 	if !ok {
 		return false, nil
 	}
-	_, err := p.kube.CoreV1().PersistentVolumes().Get(ctx, pvName, metav1.GetOptions{})
+	pv, err := p.kube.CoreV1().PersistentVolumes().Get(ctx, pvName, metav1.GetOptions{})
 	switch {
 	case err == nil:
-		return false, nil // the library's delete path owns it
+		// the library's delete path owns the PV's volume; a second volume
+		// of the PV's name (a create that landed after the lookup of the
+		// attempt that bound) is referenced by nothing
+		return pv.Annotations[AnnVolumeID] != "" && pv.Annotations[AnnVolumeID] != v.ID, nil
 	case !apierrors.IsNotFound(err):
 		return false, fmt.Errorf("get PV %s: %w", pvName, err)
 	}

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/klog/v2"
 	"sigs.k8s.io/sig-storage-lib-external-provisioner/v13/controller"
 
@@ -33,6 +35,15 @@ const staleCreating = 30 * time.Second
 // that PV's live export is never touched.
 func (p *Provisioner) findVolume(ctx context.Context, opts controller.ProvisionOptions, req *request) (*cinder.Volume, *corev1.PersistentVolume, outcome, error) {
 	found, err := p.cinder.FindVolumeByName(ctx, opts.PVName)
+	var dup *cinder.DuplicateNameError
+	if errors.As(err, &dup) {
+		// a create whose request was still in Cinder when its process died
+		// can land after the next process's lookup: two volumes of ours
+		if err := p.removeDuplicates(ctx, opts.PVName, dup.IDs, req.connector); err != nil {
+			return nil, nil, pending, err
+		}
+		found, err = p.cinder.FindVolumeByName(ctx, opts.PVName)
+	}
 	switch {
 	case errors.Is(err, cinder.ErrNotFound):
 		return nil, nil, pending, nil
@@ -57,6 +68,42 @@ func (p *Provisioner) findVolume(ctx context.Context, opts controller.ProvisionO
 		}
 	}
 	return vol, nil, pending, nil
+}
+
+// removeDuplicates keeps one of several volumes carrying the claim's name
+// (the one a PV names, else the oldest) and removes the others, when every
+// one of them is this cluster's, made for this PV. Otherwise nothing is
+// touched and the *cinder.DuplicateNameError is returned for a human.
+func (p *Provisioner) removeDuplicates(ctx context.Context, name string, ids []string, connector cinder.Connector) error {
+	dupErr := &cinder.DuplicateNameError{Name: name, IDs: ids}
+	for _, id := range ids {
+		v, err := p.cinder.GetVolume(ctx, id)
+		if errors.Is(err, cinder.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("get volume %s: %w", id, err)
+		}
+		if v.Metadata[MetaClusterID] != p.clusterID || v.Metadata[MetaPVName] != name {
+			return dupErr
+		}
+	}
+	keep := ids[0]
+	if pv, err := p.kube.CoreV1().PersistentVolumes().Get(ctx, name, metav1.GetOptions{}); err == nil {
+		keep = pv.Annotations[AnnVolumeID]
+	} else if !apierrors.IsNotFound(err) {
+		return fmt.Errorf("get PV %s: %w", name, err)
+	}
+	for _, id := range ids {
+		if id == keep {
+			continue
+		}
+		klog.FromContext(ctx).Info("Removing a second volume of the claim's name", "volumeID", id, "kept", keep)
+		if err := p.removeVolume(ctx, id, connector); err != nil {
+			return fmt.Errorf("remove volume %s, a second volume named %s: %w", id, name, err)
+		}
+	}
+	return nil
 }
 
 // recoverVolume drives a volume an earlier attempt made to available, from

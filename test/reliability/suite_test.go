@@ -308,9 +308,16 @@ func (e *env) scrapeMetrics() {
 		if p.Exited() {
 			continue
 		}
-		resp, err := http.Get("http://" + addr + "/metrics")
+		// a replica just started may not listen yet: a few tries, bounded
+		var resp *http.Response
+		err := retry(5*time.Second, func() (err error) {
+			resp, err = http.Get("http://" + addr + "/metrics")
+			return err
+		})
 		if err != nil {
-			e.t.Errorf("scrape %s: %v", addr, err)
+			if !p.Exited() {
+				e.t.Errorf("scrape %s: %v", addr, err)
+			}
 			continue
 		}
 		body, err := io.ReadAll(resp.Body)
@@ -454,6 +461,10 @@ func (e *env) settle(live []*corev1.PersistentVolumeClaim, everMade []string, si
 	o.live = len(live)
 	deadline := time.Now().Add(timeout)
 	for _, pvc := range live {
+		// one slow claim must not make the others look unbound
+		if left := time.Until(deadline); left < 30*time.Second {
+			deadline = time.Now().Add(30 * time.Second)
+		}
 		var pv *corev1.PersistentVolume
 		for time.Now().Before(deadline) {
 			c, err := e.s.Kube.CoreV1().PersistentVolumeClaims(e.ns).Get(ctx, pvc.Name, metav1.GetOptions{})
