@@ -34,10 +34,12 @@ K create namespace cinder-provisioner --dry-run=client -o yaml | K apply -f - >/
 if running "$DEMO/provisioner.pid"; then
   log "cinder-provisioner already running (pid $(cat "$DEMO/provisioner.pid"))"
 else
-  setsid _output/bin/cinder-provisioner --kubeconfig "$KUBECONFIG" --cloud-config "$CLOUD_CONFIG" \
+  # close_fds: the provisioner outlives this script and must not hold a lock
+  # the caller took (flock LOCK make demo); $! stays its PID through the execs
+  ( close_fds; exec setsid _output/bin/cinder-provisioner --kubeconfig "$KUBECONFIG" --cloud-config "$CLOUD_CONFIG" \
     --cluster-id local-demo --secret-namespace cinder-provisioner \
     --iscsi-initiator-name iqn.2026-11.org.cinder-provisioner:demo \
-    --leader-elect=false --metrics-address 127.0.0.1:18080 -v 2 \
+    --leader-elect=false --metrics-address 127.0.0.1:18080 -v 2 ) \
     >> "$DEMO/provisioner.log" 2>&1 < /dev/null &
   echo $! > "$DEMO/provisioner.pid"
   wait_for 30 "provisioner /healthz" curl -sf http://127.0.0.1:18080/healthz \

@@ -18,6 +18,18 @@ die() { log "ERROR: $*" >&2; exit 1; }
 alive() { [ -n "${1:-}" ] && [ -r "/proc/$1/status" ] && ! grep -q '^State:[[:space:]]*Z' "/proc/$1/status" 2>/dev/null; }
 running() { [ -f "$1" ] && alive "$(cat "$1")"; }
 
+# close_fds: close every file descriptor above 2 of the current shell. Call
+# it in the subshell that execs a daemon: a daemon must not inherit (and so
+# hold for its whole life) a lock its caller took, such as
+# `flock LOCK make demo` without -o, or local-up.sh's own lock.
+close_fds() {
+  local fd
+  for fd in $(ls "/proc/$BASHPID/fd" 2>/dev/null); do
+    [ "$fd" -gt 2 ] 2>/dev/null && eval "exec $fd>&-" 2>/dev/null
+  done
+  return 0
+}
+
 # stop_pidfile FILE NAME [SECONDS]: TERM the PID in FILE, KILL after SECONDS.
 stop_pidfile() {
   local f=$1 name=$2 t=${3:-20} pid i

@@ -66,7 +66,9 @@ write_kubeconfig "$KLAB/kubeconfig"
 start() { # name exe args...   (pid in run/NAME.pid, output in log/NAME.log)
   local name=$1; shift
   if running "$KLAB/run/$name.pid"; then log "$name already running (pid $(cat "$KLAB/run/$name.pid"))"; return; fi
-  setsid "$@" > "$KLAB/log/$name.log" 2>&1 < /dev/null &
+  # close_fds: no inherited lock stays held by the daemon; the subshell
+  # execs setsid, which execs the daemon: $! is the daemon's PID
+  ( close_fds; exec setsid "$@" ) > "$KLAB/log/$name.log" 2>&1 < /dev/null &
   echo $! > "$KLAB/run/$name.pid"
   log "started $name (pid $!)"
 }
