@@ -2,7 +2,8 @@
 // kustomize base in deploy/kubernetes grants the provisioner binary enough to
 // provision and delete volumes under its own ServiceAccount, and no more; its
 // Deployment passes the API server's validation and the "restricted" Pod
-// Security Standard; the Helm chart grants the same rules.
+// Security Standard; the Helm chart, rendered by the pinned Helm, grants the
+// same rules.
 package deploy
 
 import (
@@ -245,25 +246,4 @@ func checkRuleComments(t *testing.T, path string) {
 	if rules == 0 {
 		t.Errorf("%s: no rules found (a rule starts with \"- apiGroups:\")", path)
 	}
-}
-
-// templateAction is a line that is only a Helm template action ({{- if }},
-// {{- end }}, ...); templateExpr is an expression inside a line.
-var (
-	templateAction = regexp.MustCompile(`^\s*\{\{-?[^}]*-?\}\}\s*$`)
-	templateExpr   = regexp.MustCompile(`\{\{-?[^}]*-?\}\}`)
-)
-
-// stripTemplate turns a simple Helm template into YAML: action-only lines go,
-// expressions become a placeholder name. Good enough for the chart's RBAC,
-// whose rules are plain YAML; there is no helm binary here to render it.
-func stripTemplate(data []byte) []byte {
-	var out []string
-	for _, line := range strings.Split(string(data), "\n") {
-		if templateAction.MatchString(line) {
-			continue
-		}
-		out = append(out, templateExpr.ReplaceAllString(line, "templated"))
-	}
-	return []byte(strings.Join(out, "\n"))
 }

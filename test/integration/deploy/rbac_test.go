@@ -60,7 +60,10 @@ func TestManifestRulesAreLeastPrivilegeAndTheChartMatches(t *testing.T) {
 	checkRuleComments(t, chartRBAC)
 	checkRuleComments(t, filepath.Join(s.RepoRoot, "deploy", "helm", "cinder-provisioner", "templates", "secret-namespaces.yaml"))
 	checkRuleComments(t, filepath.Join(s.RepoRoot, "deploy", "example-overlay", "secret-namespaces.yaml"))
-	chart := decode(t, chartRBAC, stripTemplate(readFile(t, chartRBAC)))
+	// rendered by the pinned Helm, release cinder-provisioner in namespace
+	// cinder-provisioner: the base's names
+	chart := decode(t, chartRBAC, helmTemplate(t, s, baseNamespace, "--set", "clusterID=rbac-test",
+		"--show-only", "templates/rbac.yaml"))
 	if got, want := ruleSet(chart), ruleSet(base); got != want {
 		t.Errorf("the chart's RBAC differs from the base's:\nchart:\n%s\nbase:\n%s", got, want)
 	}
@@ -135,12 +138,17 @@ func checkLegacySecrets(t *testing.T, s *framework.Stack, base, chart manifests,
 	if !regexp.MustCompile(`(?m)^  legacySecretCleanup: false$`).MatchString(values) {
 		t.Errorf("the chart's values.yaml does not default rbac.legacySecretCleanup to false")
 	}
-	chartOn := merge(chart, decode(t, chartLegacy, stripTemplate(src)))
+	off := helmTemplate(t, s, baseNamespace, "--set", "clusterID=rbac-test")
+	if strings.Contains(string(off), legacySecretsClusterRole) {
+		t.Errorf("the chart renders %s with the default values: it must be opt-in", legacySecretsClusterRole)
+	}
+	chartOn := merge(chart, decode(t, chartLegacy, helmTemplate(t, s, baseNamespace, "--set", "clusterID=rbac-test",
+		"--set", "rbac.legacySecretCleanup=true", "--show-only", "templates/legacy-secret-cleanup.yaml")))
 	if got, want := ruleSet(chartOn), ruleSet(withLegacy); got != want {
 		t.Errorf("the chart's RBAC with rbac.legacySecretCleanup differs from the base with %s:\nchart:\n%s\nkustomize:\n%s", legacySecretsComponent, got, want)
 	}
 	for _, b := range chartOn.clusterRoleBindings {
-		if chartName(b.Name) == legacySecretsClusterRole && chartName(b.RoleRef.Name) != legacySecretsClusterRole {
+		if b.Name == legacySecretsClusterRole && b.RoleRef.Name != legacySecretsClusterRole {
 			t.Errorf("the chart's ClusterRoleBinding %s binds %s, want %s", b.Name, b.RoleRef.Name, legacySecretsClusterRole)
 		}
 	}
@@ -157,10 +165,10 @@ func ruleSet(m manifests) string {
 		}
 	}
 	for _, r := range m.clusterRoles {
-		add("ClusterRole", chartName(r.Name), r.Rules)
+		add("ClusterRole", r.Name, r.Rules)
 	}
 	for _, r := range m.roles {
-		add("Role", chartName(r.Name), r.Rules)
+		add("Role", r.Name, r.Rules)
 	}
 	slices.Sort(lines)
 	return strings.Join(lines, "\n")
@@ -584,15 +592,6 @@ func ignoreNotFound(err error) error {
 		return nil
 	}
 	return err
-}
-
-// chartName maps a name the chart templates as {{ fullname }}-suffix (made
-// "templated-suffix" by stripTemplate) to the base's name.
-func chartName(name string) string {
-	if rest, ok := strings.CutPrefix(name, "templated"); ok {
-		return baseNamespace + rest
-	}
-	return name
 }
 
 func readFile(t *testing.T, path string) []byte {
