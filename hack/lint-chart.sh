@@ -24,7 +24,7 @@ helm() { "$GO" run "helm.sh/helm/v3/cmd/helm@$HELM_VERSION" "$@"; }
 KV=(--kube-version "$KUBE_VERSION")
 
 : > "$OUT_CHART/helm-build.log"
-progress_run "helm $HELM_VERSION (go run; built on first use, about 1 min, then cached)" \
+progress_run "helm $HELM_VERSION (go run; built on first use, 1 to 2 min, then cached)" \
   "$OUT_CHART/helm-build.log" helm version --short \
   || { tail -20 "$OUT_CHART/helm-build.log" >&2; die "cannot build helm $HELM_VERSION"; }
 
