@@ -74,37 +74,7 @@ func helmTemplate(t *testing.T, s *framework.Stack, namespace string, args ...st
 // with the stack's kubectl, through an overlay like a user's.
 func kustomizeInto(t *testing.T, s *framework.Stack, namespace string, components ...string) []byte {
 	t.Helper()
-	tmp := t.TempDir()
-	rel := func(p string) string {
-		r, err := filepath.Rel(tmp, filepath.Join(s.RepoRoot, p))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return r
-	}
-	k := "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nnamespace: " + namespace +
-		"\nresources:\n  - " + rel("deploy/kubernetes") + "\n"
-	if len(components) > 0 {
-		k += "components:\n"
-		for _, c := range components {
-			k += "  - " + rel(c) + "\n"
-		}
-	}
-	if err := os.WriteFile(filepath.Join(tmp, "kustomization.yaml"), []byte(k), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	kubectl := s.Env["KUBECTL"]
-	if kubectl == "" {
-		kubectl = filepath.Join(s.OutDir, "kubectl")
-	}
-	cmd := exec.Command(kubectl, "kustomize", tmp)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("kubectl kustomize: %v\n%s", err, stderr.String())
-	}
-	return out
+	return renderOverlay(t, s, namespace, "deploy/kubernetes", components...)
 }
 
 // objects parses a multi-document YAML stream.

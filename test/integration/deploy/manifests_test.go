@@ -79,6 +79,15 @@ func kustomize(t *testing.T, s *framework.Stack, dir string) manifests {
 // is all kustomize accepts.
 func kustomizeWithComponents(t *testing.T, s *framework.Stack, dir string, components ...string) manifests {
 	t.Helper()
+	return decode(t, dir+" with "+strings.Join(components, ", "), renderOverlay(t, s, "", dir, components...))
+}
+
+// renderOverlay renders an overlay of dir (relative to the repository) with
+// components and, unless "", a namespace, as a user's overlay would: written
+// to a temporary directory with relative paths, which is all kustomize
+// accepts. It uses the stack's pinned kubectl.
+func renderOverlay(t *testing.T, s *framework.Stack, namespace, dir string, components ...string) []byte {
+	t.Helper()
 	tmp := t.TempDir()
 	rel := func(p string) string {
 		r, err := filepath.Rel(tmp, filepath.Join(s.RepoRoot, p))
@@ -87,9 +96,16 @@ func kustomizeWithComponents(t *testing.T, s *framework.Stack, dir string, compo
 		}
 		return r
 	}
-	k := "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - " + rel(dir) + "\ncomponents:\n"
-	for _, c := range components {
-		k += "  - " + rel(c) + "\n"
+	k := "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
+	if namespace != "" {
+		k += "namespace: " + namespace + "\n"
+	}
+	k += "resources:\n  - " + rel(dir) + "\n"
+	if len(components) > 0 {
+		k += "components:\n"
+		for _, c := range components {
+			k += "  - " + rel(c) + "\n"
+		}
 	}
 	if err := os.WriteFile(filepath.Join(tmp, "kustomization.yaml"), []byte(k), 0o644); err != nil {
 		t.Fatal(err)
@@ -105,7 +121,7 @@ func kustomizeWithComponents(t *testing.T, s *framework.Stack, dir string, compo
 	if err != nil {
 		t.Fatalf("kubectl kustomize %s with %v: %v\n%s", dir, components, err, stderr.String())
 	}
-	return decode(t, dir+" with "+strings.Join(components, ", "), out)
+	return out
 }
 
 // merge is the objects of both.
