@@ -12,7 +12,7 @@ INTEGRATION_TIMEOUT ?= 45m
 # packages whose tests need the local stack
 INTEGRATION_PKGS := ./test/integration/...
 
-.PHONY: all build demo demo-down test test-unit test-integration test-reliability lint local-up local-down local-purge clean
+.PHONY: all build demo demo-down test test-unit test-integration test-reliability bench lint local-up local-down local-purge clean
 
 all: build
 
@@ -42,6 +42,14 @@ RELIABILITY_TIMEOUT ?= 45m
 test-reliability: build
 	bash hack/local-up.sh
 	$(GO) test -count=1 -timeout $(RELIABILITY_TIMEOUT) -v ./test/reliability/
+
+# performance on the local stack (test/bench): P1 latency, P2 burst against
+# the same-run Cinder floor and a worker sweep, P3 restart at scale, P4
+# memory; prints the figures and rewrites docs/performance.md. ~20 min.
+# BENCH_ARGS passes flags, e.g. BENCH_ARGS='-only p1,p2 -p2-claims 100'.
+bench: build
+	bash hack/local-up.sh
+	BENCH_ARGS="$(BENCH_ARGS)" $(GO) run ./test/bench $(BENCH_ARGS)
 
 lint:
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \

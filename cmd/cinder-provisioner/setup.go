@@ -91,6 +91,10 @@ func newApp(ctx context.Context, o *Options, cinderClient cinder.Client, kube ku
 	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: kube.CoreV1().Events(corev1.NamespaceAll)})
 	recorder := broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: o.ProvisionerName})
 
+	pm, err := provisioner.NewMetrics(registry)
+	if err != nil {
+		return nil, fmt.Errorf("register provisioner metrics: %w", err)
+	}
 	prov, err := provisioner.New(provisioner.Config{
 		Cinder:          cinderClient,
 		Kube:            kube,
@@ -99,6 +103,7 @@ func newApp(ctx context.Context, o *Options, cinderClient cinder.Client, kube ku
 		ClusterID:       o.ClusterID,
 		SecretNamespace: o.SecretNamespace,
 		Connector:       connector,
+		Metrics:         pm,
 	})
 	if err != nil {
 		broadcaster.Shutdown()

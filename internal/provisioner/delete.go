@@ -27,7 +27,9 @@ import (
 // store does, after its retries): such a PV has no UID, and unless the API
 // server has it after all, its volume, export and Secrets are removed, since
 // nothing could ever reach them.
-func (p *Provisioner) Delete(ctx context.Context, pv *corev1.PersistentVolume) error {
+func (p *Provisioner) Delete(ctx context.Context, pv *corev1.PersistentVolume) (err error) {
+	ctx, done := p.metrics.track(ctx, opDelete)
+	defer func() { done(err) }()
 	volumeID, legacy, err := p.owned(pv)
 	if err != nil {
 		return err
@@ -53,17 +55,21 @@ func (p *Provisioner) Delete(ctx context.Context, pv *corev1.PersistentVolume) e
 
 	// the annotation names the volume to delete: it must be this PV's, or
 	// an edited annotation would delete another PV's data
+	endCheck := p.metrics.timePhase(opDelete, phaseCheck)
 	gone, err := p.checkVolumeOf(ctx, pv, volumeID, legacy)
+	endCheck()
 	if err != nil {
 		return err
 	}
 
 	if m, err := p.mappers.ForPV(pv); err == nil {
+		endSecret := p.metrics.timePhase(opDelete, phaseSecret)
 		for _, ref := range m.Secrets(pv) {
 			if err := p.deletePVSecret(ctx, ref.Namespace, ref.Name, pv.Name, legacy); err != nil {
 				return err
 			}
 		}
+		endSecret()
 	} else {
 		logger.V(2).Info("PV source is not one this provisioner makes; no Secrets to delete", "reason", err.Error())
 	}
@@ -78,15 +84,19 @@ func (p *Provisioner) Delete(ctx context.Context, pv *corev1.PersistentVolume) e
 	}
 	if id := pv.Annotations[AnnExportID]; id != "" {
 		ref := cinder.ExportRef{Method: cinder.ExportMethod(pv.Annotations[AnnExportMethod]), ID: id}
+		endUnexport := p.metrics.timePhase(opDelete, phaseUnexport)
 		if err := p.cinder.Unexport(ctx, volumeID, ref, connector); err != nil {
 			return fmt.Errorf("unexport volume %s (export %s) of PV %s: %w", volumeID, id, pv.Name, err)
 		}
+		endUnexport()
 	}
 	// removeVolume clears any other export (the original provisioner's PVs
 	// record none) before the delete
+	endDelete := p.metrics.timePhase(opDelete, phaseDelete)
 	if err := p.removeVolume(ctx, volumeID, connector); err != nil {
 		return fmt.Errorf("delete volume %s of PV %s: %w", volumeID, pv.Name, err)
 	}
+	endDelete()
 	logger.V(2).Info("Deleted volume")
 	return nil
 }

@@ -29,7 +29,9 @@ func (p *Provisioner) SupportsBlock(context.Context) bool { return true }
 func (p *Provisioner) Provision(ctx context.Context, opts controller.ProvisionOptions) (*corev1.PersistentVolume, controller.ProvisioningState, error) {
 	logger := klog.FromContext(ctx).WithValues("pvc", klog.KObj(opts.PVC), "pv", opts.PVName)
 	ctx = klog.NewContext(ctx, logger)
+	ctx, done := p.metrics.track(ctx, opProvision)
 	pv, out, err := p.provision(ctx, opts)
+	done(err)
 	if err != nil {
 		logger.V(2).Info("Provisioning did not finish", "outcome", out.String(), "err", err.Error())
 		if out.event() {
@@ -54,6 +56,7 @@ func (p *Provisioner) provision(ctx context.Context, opts controller.ProvisionOp
 	if opts.PVC == nil || opts.StorageClass == nil {
 		return nil, refused, errors.New("provision options lack the claim or its StorageClass")
 	}
+	endClaim := p.metrics.timePhase(opProvision, phaseClaim)
 	gone, err := p.claimGone(ctx, opts.PVC)
 	if err != nil {
 		return nil, pending, err
@@ -68,8 +71,11 @@ func (p *Provisioner) provision(ctx context.Context, opts controller.ProvisionOp
 	if err != nil {
 		return p.refuse(ctx, opts, nil, "", err)
 	}
+	endClaim()
 
+	endLookup := p.metrics.timePhase(opProvision, phaseLookup)
 	vol, pv, out, err := p.findVolume(ctx, opts, req)
+	endLookup()
 	if err != nil || pv != nil {
 		return pv, out, err
 	}
@@ -112,7 +118,9 @@ func (p *Provisioner) request(ctx context.Context, opts controller.ProvisionOpti
 // export this one made.
 func (p *Provisioner) exportAndMap(ctx context.Context, opts controller.ProvisionOptions, req *request, vol *cinder.Volume) (*corev1.PersistentVolume, outcome, error) {
 	logger := klog.FromContext(ctx)
+	endExport := p.metrics.timePhase(opProvision, phaseExport)
 	exp, err := p.cinder.Export(ctx, vol.ID, req.connector)
+	endExport()
 	if err != nil {
 		err = fmt.Errorf("export volume %s: %w", vol.ID, err)
 		if rejected(err) {
@@ -134,6 +142,7 @@ func (p *Provisioner) exportAndMap(ctx context.Context, opts controller.Provisio
 			p.recorder.Event(opts.PVC, corev1.EventTypeWarning, ReasonPartialConnectionInfo, fmt.Sprintf("volume %s: %s", vol.ID, w))
 		}
 	}
+	endSecret := p.metrics.timePhase(opProvision, phaseSecret)
 	for _, s := range res.Secrets {
 		if err := p.applySecret(ctx, s); err != nil {
 			var foreign *foreignSecretError
@@ -143,6 +152,7 @@ func (p *Provisioner) exportAndMap(ctx context.Context, opts controller.Provisio
 			return nil, pending, err
 		}
 	}
+	endSecret()
 	pv, err := p.buildPV(opts, vol, exp, req.connector, res.Source)
 	if err != nil {
 		return p.refuse(ctx, opts, req, vol.ID, err)

@@ -45,6 +45,8 @@ type Config struct {
 	// initiator IQN written into every iSCSI PV's initiatorName (targets put
 	// it into their ACL), FC WWPNs/WWNNs, host name and address.
 	Connector cinder.Connector
+	// Metrics receive the phase timings and Cinder call counts; nil: none.
+	Metrics *Metrics
 }
 
 // Provisioner provisions and deletes Cinder-backed PersistentVolumes.
@@ -58,6 +60,7 @@ type Provisioner struct {
 	secretNamespace string
 	connector       cinder.Connector
 	refusals        refusals
+	metrics         *Metrics
 	now             func() time.Time
 }
 
@@ -93,6 +96,7 @@ func New(cfg Config) (*Provisioner, error) {
 		clusterID:       cfg.ClusterID,
 		secretNamespace: cfg.SecretNamespace,
 		connector:       cfg.Connector,
+		metrics:         cfg.Metrics,
 		now:             time.Now,
 	}
 	if p.mappers == nil {

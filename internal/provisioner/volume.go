@@ -214,6 +214,7 @@ func mismatch(vol *cinder.Volume, req *request) []string {
 // createVolume makes the claim's volume and waits until it is available.
 func (p *Provisioner) createVolume(ctx context.Context, opts controller.ProvisionOptions, req *request) (*cinder.Volume, outcome, error) {
 	logger := klog.FromContext(ctx)
+	endCreate := p.metrics.timePhase(opProvision, phaseCreate)
 	vol, err := p.cinder.CreateVolume(ctx, cinder.CreateRequest{
 		Name:             opts.PVName,
 		SizeGiB:          req.sizeGiB,
@@ -222,6 +223,7 @@ func (p *Provisioner) createVolume(ctx context.Context, opts controller.Provisio
 		Description:      fmt.Sprintf("Kubernetes volume %s for claim %s/%s (cluster %s)", opts.PVName, opts.PVC.Namespace, opts.PVC.Name, p.clusterID),
 		Metadata:         p.volumeMetadata(opts),
 	})
+	endCreate()
 	if err != nil {
 		// the Cinder error already names the operation and the volume
 		if rejected(err) {
@@ -233,7 +235,9 @@ func (p *Provisioner) createVolume(ctx context.Context, opts controller.Provisio
 		return nil, pending, err
 	}
 	logger.V(4).Info("Created volume", "volumeID", vol.ID)
+	endWait := p.metrics.timePhase(opProvision, phaseWait)
 	avail, err := p.cinder.WaitForVolumeStatus(ctx, vol.ID, cinder.StatusAvailable)
+	endWait()
 	var vse *cinder.VolumeStatusError
 	switch {
 	case errors.As(err, &vse):

@@ -285,6 +285,7 @@ func refused(call *Call) error {
 func (f *Fake) do(ctx context.Context, lvl level, call *Call, apply func() error) (err error) {
 	var entry *Call
 	if lvl != levelInner {
+		cinder.CountCall(ctx) // one request, as the real client counts
 		f.mu.Lock()
 		entry = new(Call)
 		*entry = *call

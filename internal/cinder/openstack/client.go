@@ -242,6 +242,7 @@ func (c *Client) observe(op string, err error, start time.Time) {
 // into a *cinder.Error (what describes it: "create volume").
 func (c *Client) call(ctx context.Context, op, what, volume string, fn func(ctx context.Context) error) error {
 	start := time.Now()
+	cinder.CountCall(ctx)
 	err := fn(ctx)
 	c.observe(op, err, start)
 	return wrap(what, volume, err)

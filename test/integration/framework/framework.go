@@ -87,6 +87,13 @@ func Get(t testing.TB) *Stack {
 	return theStack
 }
 
+// Up returns the local stack for a program that is not a test (the
+// benchmark), bringing it up on first use like Get.
+func Up() (*Stack, error) {
+	once.Do(func() { theStack, upErr = up() })
+	return theStack, upErr
+}
+
 func repoRoot() (string, error) {
 	_, file, _, ok := runtime.Caller(0)
 	if !ok {

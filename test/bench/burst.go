@@ -1,0 +1,146 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strconv"
+	"time"
+)
+
+// burstResult is one P2 run: n claims at once.
+type burstResult struct {
+	Claims    int
+	Workers   int
+	Bind      time.Duration // first create -> last Bound
+	Delete    time.Duration // first delete -> last PV gone
+	PerClaim  []float64     // PVC created -> Bound, seconds
+	Phases    map[string]hist
+	CallsProv float64 // mean Cinder requests per claim
+	CallsDel  float64
+	Usage     usage // after the deletes (P4)
+	Floor     *floor
+	Leftover  int
+}
+
+var (
+	provisionPhases = []string{"claim", "lookup", "create", "wait", "export", "secret", "total"}
+	deletePhases    = []string{"check", "secret", "unexport", "delete", "total"}
+)
+
+func (b *bench) burst(ctx context.Context, cfg config, n, workers int, withFloor bool) (*burstResult, error) {
+	if workers == 0 {
+		workers, _ = strconv.Atoi(b.defaults(cfg)["workers"])
+	}
+	fmt.Printf("P2: %d claims at once, %d workers\n", n, workers)
+	t, err := b.track(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer t.stop()
+	label := fmt.Sprintf("p2-%d-w%d", n, workers)
+	p, err := b.start(cfg, label, workers)
+	if err != nil {
+		return nil, err
+	}
+	defer p.stop()
+	if _, err := p.waitReady(ctx); err != nil {
+		return nil, err
+	}
+	before, err := p.scrape(ctx)
+	if err != nil {
+		return nil, err
+	}
+	res := &burstResult{Claims: n, Workers: workers, Phases: map[string]hist{}}
+	start := time.Now()
+	created, err := b.createClaims(ctx, label, n)
+	if err != nil {
+		return nil, err
+	}
+	names := make([]string, 0, n)
+	for name := range created {
+		names = append(names, name)
+	}
+	if err := t.waitFor(ctx, 15*time.Minute, fmt.Sprintf("%d claims Bound", n), func() bool { return len(t.bound) >= n }); err != nil {
+		return nil, err
+	}
+	t.mu.Lock()
+	var last time.Time
+	for _, name := range names {
+		bound := t.bound[name]
+		if bound.After(last) {
+			last = bound
+		}
+		res.PerClaim = append(res.PerClaim, bound.Sub(created[name]).Seconds())
+	}
+	t.mu.Unlock()
+	res.Bind = last.Sub(start)
+
+	start = time.Now()
+	if err := b.deleteAndWait(ctx, t, names, 15*time.Minute); err != nil {
+		return nil, err
+	}
+	t.mu.Lock()
+	last = time.Time{}
+	for _, name := range names {
+		if g := t.pvGone[name]; g.After(last) {
+			last = g
+		}
+	}
+	t.mu.Unlock()
+	res.Delete = last.Sub(start)
+	after, err := p.scrape(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, ph := range provisionPhases {
+		l := map[string]string{"operation": "provision", "phase": ph}
+		res.Phases["provision "+ph] = after.hist(phaseMetric, l).sub(before.hist(phaseMetric, l))
+	}
+	for _, ph := range deletePhases {
+		l := map[string]string{"operation": "delete", "phase": ph}
+		res.Phases["delete "+ph] = after.hist(phaseMetric, l).sub(before.hist(phaseMetric, l))
+	}
+	cp := after.hist(callsMetric, map[string]string{"operation": "provision"}).sub(before.hist(callsMetric, map[string]string{"operation": "provision"}))
+	cd := after.hist(callsMetric, map[string]string{"operation": "delete"}).sub(before.hist(callsMetric, map[string]string{"operation": "delete"}))
+	res.CallsProv, res.CallsDel = cp.sum/float64(n), cd.sum/float64(n)
+	if res.Usage, err = p.usage(); err != nil {
+		return nil, err
+	}
+	p.stop()
+	if res.Leftover, err = b.leftovers(ctx); err != nil {
+		return nil, err
+	}
+	if res.Leftover != 0 {
+		return nil, fmt.Errorf("%d Cinder volumes of the run left after every claim was deleted", res.Leftover)
+	}
+	if withFloor {
+		fmt.Printf("P2: floor, the same Cinder calls for %d volumes, %d at a time\n", n, workers)
+		if res.Floor, err = b.floor(ctx, n, workers); err != nil {
+			return nil, fmt.Errorf("floor: %w", err)
+		}
+	}
+	return res, nil
+}
+
+func (r *burstResult) print(w io.Writer) {
+	fmt.Fprintf(w, "P2 burst, %d claims, %d workers: all Bound in %.1f s (%.2f claims/s), all deleted in %.1f s; per claim created -> Bound p50 %.1f s, p95 %.1f s, max %.1f s; Cinder requests per claim %.1f to provision, %.1f to delete; RSS %.0f MiB (peak %.0f), CPU %.1f s\n",
+		r.Claims, r.Workers, r.Bind.Seconds(), float64(r.Claims)/r.Bind.Seconds(), r.Delete.Seconds(),
+		pct(r.PerClaim, 50), pct(r.PerClaim, 95), pct(r.PerClaim, 100), r.CallsProv, r.CallsDel, r.Usage.RSSMiB, r.Usage.PeakMiB, r.Usage.CPUSec)
+	for _, k := range append(prefixed("provision ", provisionPhases), prefixed("delete ", deletePhases)...) {
+		h := r.Phases[k]
+		fmt.Fprintf(w, "  %-18s n %4.0f  mean %6.3f s  p50 %6.3f s  p95 %6.3f s\n", k, h.count, h.sum/max(h.count, 1), h.quantile(0.5), h.quantile(0.95))
+	}
+	if f := r.Floor; f != nil {
+		fmt.Fprintf(w, "  floor (same Cinder calls, %d at a time, %s polls): bind %.1f s, delete %.1f s -> ratio bind %.2fx, delete %.2fx\n",
+			r.Workers, floorPoll, f.Bind.Seconds(), f.Delete.Seconds(), r.Bind.Seconds()/f.Bind.Seconds(), r.Delete.Seconds()/f.Delete.Seconds())
+	}
+}
+
+func prefixed(p string, s []string) []string {
+	out := make([]string, len(s))
+	for i, v := range s {
+		out[i] = p + v
+	}
+	return out
+}
