@@ -73,16 +73,26 @@ func (e *WaitError) Unwrap() []error {
 	return errs
 }
 
-// Poll calls check until it reports done or an error, pausing between calls
-// as b says, and gives up with a *WaitError when ctx ends. check returns the
-// status it saw (for the error message). An error wrapping ErrUnavailable is
-// transient: it is remembered and polling goes on.
+// Poll calls check until it reports done or an error, pausing before each
+// call as b says, and gives up with a *WaitError when ctx ends. check returns
+// the status it saw (for the error message). An error wrapping
+// ErrUnavailable is transient: it is remembered and polling goes on.
+//
+// The first call comes after the first pause, not at once: every wait
+// follows a request (create, delete) or a read that showed the status
+// still to change, and Cinder never finishes within the same instant, so
+// an immediate read would be one wasted request per wait on a busy
+// cinder-api.
 func Poll(ctx context.Context, b Backoff, what string, check func(ctx context.Context) (done bool, status string, err error)) error {
 	var last string
 	var lastErr error
 	for n := 0; ; n++ {
-		if err := ctx.Err(); err != nil {
-			return &WaitError{What: what, Last: last, LastErr: lastErr, Err: err}
+		t := time.NewTimer(b.Delay(n))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return &WaitError{What: what, Last: last, LastErr: lastErr, Err: ctx.Err()}
+		case <-t.C:
 		}
 		done, status, err := check(ctx)
 		switch {
@@ -100,13 +110,6 @@ func Poll(ctx context.Context, b Backoff, what string, check func(ctx context.Co
 			lastErr = err
 		default:
 			return err
-		}
-		t := time.NewTimer(b.Delay(n))
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return &WaitError{What: what, Last: last, LastErr: lastErr, Err: ctx.Err()}
-		case <-t.C:
 		}
 	}
 }

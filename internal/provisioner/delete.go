@@ -56,7 +56,7 @@ func (p *Provisioner) Delete(ctx context.Context, pv *corev1.PersistentVolume) (
 	// the annotation names the volume to delete: it must be this PV's, or
 	// an edited annotation would delete another PV's data
 	endCheck := p.metrics.timePhase(opDelete, phaseCheck)
-	gone, err := p.checkVolumeOf(ctx, pv, volumeID, legacy)
+	vol, err := p.checkVolumeOf(ctx, pv, volumeID, legacy)
 	endCheck()
 	if err != nil {
 		return err
@@ -74,7 +74,7 @@ func (p *Provisioner) Delete(ctx context.Context, pv *corev1.PersistentVolume) (
 		logger.V(2).Info("PV source is not one this provisioner makes; no Secrets to delete", "reason", err.Error())
 	}
 
-	if gone {
+	if vol == nil {
 		logger.V(2).Info("Volume already gone")
 		return nil
 	}
@@ -82,6 +82,7 @@ func (p *Provisioner) Delete(ctx context.Context, pv *corev1.PersistentVolume) (
 	if err != nil {
 		return err
 	}
+	unexported := false
 	if id := pv.Annotations[AnnExportID]; id != "" {
 		ref := cinder.ExportRef{Method: cinder.ExportMethod(pv.Annotations[AnnExportMethod]), ID: id}
 		endUnexport := p.metrics.timePhase(opDelete, phaseUnexport)
@@ -89,16 +90,39 @@ func (p *Provisioner) Delete(ctx context.Context, pv *corev1.PersistentVolume) (
 			return fmt.Errorf("unexport volume %s (export %s) of PV %s: %w", volumeID, id, pv.Name, err)
 		}
 		endUnexport()
+		// exported or already available when read: available now
+		unexported = vol.Status == cinder.StatusInUse || vol.Status == cinder.StatusAvailable
 	}
-	// removeVolume clears any other export (the original provisioner's PVs
-	// record none) before the delete
 	endDelete := p.metrics.timePhase(opDelete, phaseDelete)
-	if err := p.removeVolume(ctx, volumeID, connector); err != nil {
+	if err := p.deleteVolume(ctx, volumeID, connector, unexported); err != nil {
 		return fmt.Errorf("delete volume %s of PV %s: %w", volumeID, pv.Name, err)
 	}
 	endDelete()
 	logger.V(2).Info("Deleted volume")
 	return nil
+}
+
+// deleteVolume deletes the PV's volume and waits until Cinder no longer
+// knows it. A volume read in-use or available whose PV's export was then
+// removed is normally available, so DELETE is sent at once (one read less
+// per PV, on a cinder-api that every claim shares); should Cinder refuse it
+// (400: another export), removeVolume reads the status and acts on it. A
+// volume read in any other status (deleting, error_deleting, reserved, ...)
+// and the original provisioner's PVs, which record no export, go to
+// removeVolume straight away: it never sends DELETE to a volume that is
+// deleting, and clears any export before the delete.
+func (p *Provisioner) deleteVolume(ctx context.Context, id string, connector cinder.Connector, unexported bool) error {
+	if unexported {
+		err := p.cinder.DeleteVolume(ctx, id)
+		if err == nil {
+			return p.cinder.WaitForVolumeDeleted(ctx, id)
+		}
+		if !errors.Is(err, cinder.ErrInvalid) {
+			return err
+		}
+		klog.FromContext(ctx).V(4).Info("Cinder refused the delete of the unexported volume; reading its status", "volumeID", id, "err", err.Error())
+	}
+	return p.removeVolume(ctx, id, connector)
 }
 
 // saved reports whether the API server has the PV of the given name for
@@ -165,22 +189,22 @@ func (p *Provisioner) deletePVSecret(ctx context.Context, namespace, name, pvNam
 // a Cinder volume id, and a volume named after the PV (or recording it in
 // its metadata) of this cluster. Legacy PVs' volumes carry no such marks.
 // gone reports a volume Cinder no longer knows.
-func (p *Provisioner) checkVolumeOf(ctx context.Context, pv *corev1.PersistentVolume, volumeID string, legacy bool) (gone bool, err error) {
+func (p *Provisioner) checkVolumeOf(ctx context.Context, pv *corev1.PersistentVolume, volumeID string, legacy bool) (*cinder.Volume, error) {
 	if !uuidRE.MatchString(volumeID) {
-		return false, fmt.Errorf("PV %s: annotation %s is %q, not a Cinder volume id: nothing was deleted; restore the annotation", pv.Name, AnnVolumeID, volumeID)
+		return nil, fmt.Errorf("PV %s: annotation %s is %q, not a Cinder volume id: nothing was deleted; restore the annotation", pv.Name, AnnVolumeID, volumeID)
 	}
 	vol, err := p.cinder.GetVolume(ctx, volumeID)
 	if errors.Is(err, cinder.ErrNotFound) {
-		return true, nil
+		return nil, nil
 	}
 	if err != nil {
-		return false, fmt.Errorf("get volume %s of PV %s: %w", volumeID, pv.Name, err)
+		return nil, fmt.Errorf("get volume %s of PV %s: %w", volumeID, pv.Name, err)
 	}
 	if legacy {
-		return false, nil
+		return vol, nil
 	}
 	if (vol.Name != pv.Name && vol.Metadata[MetaPVName] != pv.Name) || vol.Metadata[MetaClusterID] != p.clusterID {
-		return false, fmt.Errorf("PV %s names Cinder volume %s, which is not its own (named %q, made for PV %q of cluster %q): nothing was deleted; restore the PV's annotation %s", pv.Name, volumeID, vol.Name, vol.Metadata[MetaPVName], vol.Metadata[MetaClusterID], AnnVolumeID)
+		return nil, fmt.Errorf("PV %s names Cinder volume %s, which is not its own (named %q, made for PV %q of cluster %q): nothing was deleted; restore the PV's annotation %s", pv.Name, volumeID, vol.Name, vol.Metadata[MetaPVName], vol.Metadata[MetaClusterID], AnnVolumeID)
 	}
-	return false, nil
+	return vol, nil
 }

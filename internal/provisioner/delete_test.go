@@ -63,8 +63,9 @@ func TestDeleteRemovesSecretExportAndVolume(t *testing.T) {
 	if err := e.p.Delete(e.ctx, pv); err != nil {
 		t.Fatalf("Delete: %v", err)
 	}
-	// the volume is read first: it must be the PV's
-	want := []string{fake.OpGetVolume, fake.OpUnexport, fake.OpGetVolume, fake.OpDeleteVolume, fake.OpWaitForVolumeDeleted}
+	// the volume is read first: it must be the PV's; in-use when read and
+	// unexported, it is deleted without a second read
+	want := []string{fake.OpGetVolume, fake.OpUnexport, fake.OpDeleteVolume, fake.OpWaitForVolumeDeleted}
 	if got := e.ops(); !slices.Equal(got, want) {
 		t.Errorf("Cinder calls = %q, want %q", got, want)
 	}
@@ -84,6 +85,29 @@ func TestDeleteRemovesSecretExportAndVolume(t *testing.T) {
 	// done is done: a second Delete (the library retrying) succeeds
 	if err := e.p.Delete(e.ctx, pv); err != nil {
 		t.Errorf("second Delete: %v", err)
+	}
+}
+
+func TestDeleteClearsAnotherExportWhenCinderRefusesTheDelete(t *testing.T) {
+	e := newEnv(t)
+	e.cinder.SetMultiattachType("shared")
+	pv := provisioned(t, e, map[string]string{"type": "shared"})
+	volumeID := pv.Annotations[AnnVolumeID]
+	// an export someone else made: Cinder refuses the DELETE after ours is gone
+	if _, err := e.cinder.Export(e.ctx, volumeID, cinder.Connector{Initiator: "iqn.2026-01.org.example:other", Host: "other"}); err != nil {
+		t.Fatalf("second export: %v", err)
+	}
+	e.cinder.ResetCalls()
+
+	if err := e.p.Delete(e.ctx, pv); err != nil {
+		t.Fatalf("Delete: %v", err)
+	}
+	if _, ok := e.cinder.Volume(volumeID); ok {
+		t.Errorf("volume %s still exists", volumeID)
+	}
+	want := []string{fake.OpGetVolume, fake.OpUnexport, fake.OpDeleteVolume, fake.OpGetVolume, fake.OpClearExports, fake.OpDeleteVolume, fake.OpWaitForVolumeDeleted}
+	if got := e.ops(); !slices.Equal(got, want) {
+		t.Errorf("Cinder calls = %q, want %q", got, want)
 	}
 }
 

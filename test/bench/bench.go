@@ -13,6 +13,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -37,15 +38,16 @@ const (
 // bench is one run: its provisioner name, cluster id, namespace and class
 // are its own, so that nothing else on the stack is touched.
 type bench struct {
-	s       *framework.Stack
-	kube    kubernetes.Interface
-	cinder  *gophercloud.ServiceClient
-	runID   string
-	name    string // provisioner name
-	cluster string
-	ns      string
-	class   string
-	dir     string // logs
+	s        *framework.Stack
+	kube     kubernetes.Interface
+	cinder   *gophercloud.ServiceClient
+	requests *countingTransport // the floor's Cinder requests
+	runID    string
+	name     string // provisioner name
+	cluster  string
+	ns       string
+	class    string
+	dir      string // logs
 }
 
 func newBench(ctx context.Context) (*bench, error) {
@@ -67,6 +69,8 @@ func newBench(ctx context.Context) (*bench, error) {
 	if err != nil {
 		return nil, err
 	}
+	requests := &countingTransport{next: http.DefaultTransport}
+	pc.HTTPClient = http.Client{Transport: requests}
 	sc, err := noauth.NewBlockStorageNoAuthV3(pc, noauth.EndpointOpts{CinderEndpoint: s.Cinder.BaseEndpoint()})
 	if err != nil {
 		return nil, err
@@ -74,7 +78,7 @@ func newBench(ctx context.Context) (*bench, error) {
 	sc.Microversion = "3.44"
 	id := rand.String(5)
 	b := &bench{
-		s: s, kube: kube, cinder: sc, runID: id,
+		s: s, kube: kube, cinder: sc, requests: requests, runID: id,
 		name:    "bench.cinder-provisioner.io/" + id,
 		cluster: "bench-" + id,
 		ns:      "bench-" + id,
@@ -318,3 +322,14 @@ func machine() string {
 }
 
 var httpClient = &http.Client{Timeout: 10 * time.Second}
+
+// countingTransport counts the requests sent through it.
+type countingTransport struct {
+	next http.RoundTripper
+	n    atomic.Int64
+}
+
+func (c *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	c.n.Add(1)
+	return c.next.RoundTrip(r)
+}

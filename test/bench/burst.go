@@ -19,6 +19,8 @@ type burstResult struct {
 	CallsProv float64 // mean Cinder requests per claim
 	CallsDel  float64
 	Usage     usage // after the deletes (P4)
+	BindCPU   cpuUse
+	DeleteCPU cpuUse
 	Floor     *floor
 	Leftover  int
 }
@@ -52,6 +54,7 @@ func (b *bench) burst(ctx context.Context, cfg config, n, workers int, withFloor
 		return nil, err
 	}
 	res := &burstResult{Claims: n, Workers: workers, Phases: map[string]hist{}}
+	cpu0 := sampleCPU()
 	start := time.Now()
 	created, err := b.createClaims(ctx, label, n)
 	if err != nil {
@@ -75,6 +78,8 @@ func (b *bench) burst(ctx context.Context, cfg config, n, workers int, withFloor
 	}
 	t.mu.Unlock()
 	res.Bind = last.Sub(start)
+	cpu1 := sampleCPU()
+	res.BindCPU = cpu1.since(cpu0)
 
 	start = time.Now()
 	if err := b.deleteAndWait(ctx, t, names, 15*time.Minute); err != nil {
@@ -89,6 +94,7 @@ func (b *bench) burst(ctx context.Context, cfg config, n, workers int, withFloor
 	}
 	t.mu.Unlock()
 	res.Delete = last.Sub(start)
+	res.DeleteCPU = sampleCPU().since(cpu1)
 	after, err := p.scrape(ctx)
 	if err != nil {
 		return nil, err
@@ -131,9 +137,13 @@ func (r *burstResult) print(w io.Writer) {
 		h := r.Phases[k]
 		fmt.Fprintf(w, "  %-18s n %4.0f  mean %6.3f s  p50 %6.3f s  p95 %6.3f s\n", k, h.count, h.sum/max(h.count, 1), h.quantile(0.5), h.quantile(0.95))
 	}
+	fmt.Fprintf(w, "  CPU while binding: %s\n  CPU while deleting: %s\n", r.BindCPU, r.DeleteCPU)
 	if f := r.Floor; f != nil {
 		fmt.Fprintf(w, "  floor (same Cinder calls, %d at a time, %s polls): bind %.1f s, delete %.1f s -> ratio bind %.2fx, delete %.2fx\n",
 			r.Workers, floorPoll, f.Bind.Seconds(), f.Delete.Seconds(), r.Bind.Seconds()/f.Bind.Seconds(), r.Delete.Seconds()/f.Delete.Seconds())
+		fmt.Fprintf(w, "  floor per volume: create %.3f s, wait %.3f s, export %.3f s, unexport %.3f s, delete %.3f s; Cinder requests %.1f to bind, %.1f to delete\n",
+			f.Steps["create"], f.Steps["wait"], f.Steps["export"], f.Steps["unexport"], f.Steps["delete"], f.CallsBind, f.CallsDelete)
+		fmt.Fprintf(w, "  floor CPU while binding: %s\n  floor CPU while deleting: %s\n", f.BindCPU, f.DeleteCPU)
 	}
 }
 

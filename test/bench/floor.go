@@ -26,6 +26,11 @@ const floorPoll = 100 * time.Millisecond
 type floor struct {
 	Bind, Delete time.Duration
 	PerVolume    []time.Duration // create -> export complete, each volume
+	// mean seconds per volume of each step: create, wait, export; unexport,
+	// delete (DELETE and the polls until it is gone)
+	Steps                  map[string]float64
+	CallsBind, CallsDelete float64 // Cinder requests per volume
+	BindCPU, DeleteCPU     cpuUse
 }
 
 func (b *bench) floor(ctx context.Context, n, concurrency int) (*floor, error) {
@@ -33,6 +38,16 @@ func (b *bench) floor(ctx context.Context, n, concurrency int) (*floor, error) {
 	meta := map[string]string{provisioner.MetaClusterID: b.cluster, "bench": "floor"}
 	res := make([]made, n)
 	per := make([]time.Duration, n)
+	var mu sync.Mutex
+	steps := map[string]float64{}
+	step := func(name string, since time.Time) time.Time {
+		now := time.Now()
+		mu.Lock()
+		steps[name] += now.Sub(since).Seconds() / float64(n)
+		mu.Unlock()
+		return now
+	}
+	calls0, cpu0 := b.requests.n.Load(), sampleCPU()
 	start := time.Now()
 	err := parallel(n, concurrency, func(i int) error {
 		t0 := time.Now()
@@ -43,6 +58,7 @@ func (b *bench) floor(ctx context.Context, n, concurrency int) (*floor, error) {
 			return fmt.Errorf("create: %w", err)
 		}
 		res[i].volume = v.ID
+		t1 := step("create", t0)
 		if err := pollUntil(ctx, func() (bool, error) {
 			v, err := volumes.Get(ctx, b.cinder, v.ID).Extract()
 			if err != nil {
@@ -55,23 +71,29 @@ func (b *bench) floor(ctx context.Context, n, concurrency int) (*floor, error) {
 		}); err != nil {
 			return err
 		}
+		t1 = step("wait", t1)
 		id, err := b.attach(ctx, v.ID)
 		if err != nil {
 			return err
 		}
+		step("export", t1)
 		res[i].attachment = id
 		per[i] = time.Since(t0)
 		return nil
 	})
 	bind := time.Since(start)
+	calls1, cpu1 := b.requests.n.Load(), sampleCPU()
 	if err != nil {
 		return nil, errors.Join(err, b.removeFloor(ctx, meta))
 	}
 	start = time.Now()
 	err = parallel(n, concurrency, func(i int) error {
+		t0 := time.Now()
+		defer func() { step("delete", t0) }()
 		if _, err := b.cinder.Delete(ctx, b.cinder.ServiceURL("attachments", res[i].attachment), &gophercloud.RequestOpts{OkCodes: []int{200}}); err != nil {
 			return fmt.Errorf("delete attachment: %w", err)
 		}
+		t0 = step("unexport", t0)
 		if err := volumes.Delete(ctx, b.cinder, res[i].volume, nil).ExtractErr(); err != nil {
 			return fmt.Errorf("delete volume: %w", err)
 		}
@@ -87,8 +109,13 @@ func (b *bench) floor(ctx context.Context, n, concurrency int) (*floor, error) {
 	if err != nil {
 		return nil, errors.Join(err, b.removeFloor(ctx, meta))
 	}
+	calls2, cpu2 := b.requests.n.Load(), sampleCPU()
 	sort.Slice(per, func(i, j int) bool { return per[i] < per[j] })
-	return &floor{Bind: bind, Delete: del, PerVolume: per}, nil
+	return &floor{
+		Bind: bind, Delete: del, PerVolume: per, Steps: steps,
+		CallsBind: float64(calls1-calls0) / float64(n), CallsDelete: float64(calls2-calls1) / float64(n),
+		BindCPU: cpu1.since(cpu0), DeleteCPU: cpu2.since(cpu1),
+	}, nil
 }
 
 // attach is the provisioner's export: attachment create with the
@@ -100,7 +127,6 @@ func (b *bench) attach(ctx context.Context, volumeID string) (string, error) {
 			"initiator": initiatorIQN, "host": "cinder-provisioner-" + b.cluster,
 			"platform": "x86_64", "os_type": "linux2", "multipath": false,
 		},
-		"mode": "rw",
 	}}
 	var out struct {
 		Attachment struct {
