@@ -42,6 +42,7 @@ type config struct {
 	extraArgs   []string
 	only        map[string]bool
 	doc         string
+	binary      string
 	timeout     time.Duration
 }
 
@@ -58,6 +59,7 @@ func main() {
 	flag.IntVar(&cfg.burst, "kube-api-burst", 0, "provisioner --kube-api-burst (0: its default)")
 	flag.StringVar(&extra, "provisioner-args", "", "more provisioner flags, space-separated")
 	flag.StringVar(&only, "only", "p1,p2,p3", "parts to run")
+	flag.StringVar(&cfg.binary, "provisioner-binary", "", "provisioner binary (empty: _output/bin/cinder-provisioner, as make build writes it)")
 	flag.StringVar(&cfg.doc, "doc", "docs/performance.md", "report to rewrite between its markers (empty: none)")
 	flag.DurationVar(&cfg.timeout, "timeout", 40*time.Minute, "bound of the whole run")
 	klog.InitFlags(nil)
@@ -90,7 +92,7 @@ func main() {
 }
 
 func run(ctx context.Context, cfg config) error {
-	b, err := newBench(ctx)
+	b, err := newBench(ctx, cfg.binary)
 	if err != nil {
 		return err
 	}
