@@ -48,14 +48,17 @@ type bench struct {
 	ns       string
 	class    string
 	dir      string // logs
+	bin      string // the provisioner binary
 }
 
-func newBench(ctx context.Context) (*bench, error) {
+func newBench(ctx context.Context, bin string) (*bench, error) {
 	s, err := framework.Up()
 	if err != nil {
 		return nil, fmt.Errorf("local stack: %w", err)
 	}
-	bin := filepath.Join(s.RepoRoot, "_output", "bin", "cinder-provisioner")
+	if bin == "" {
+		bin = filepath.Join(s.RepoRoot, "_output", "bin", "cinder-provisioner")
+	}
 	if _, err := os.Stat(bin); err != nil {
 		return nil, fmt.Errorf("provisioner binary (make build): %w", err)
 	}
@@ -78,7 +81,7 @@ func newBench(ctx context.Context) (*bench, error) {
 	sc.Microversion = "3.44"
 	id := rand.String(5)
 	b := &bench{
-		s: s, kube: kube, cinder: sc, requests: requests, runID: id,
+		s: s, kube: kube, cinder: sc, requests: requests, runID: id, bin: bin,
 		name:    "bench.cinder-provisioner.io/" + id,
 		cluster: "bench-" + id,
 		ns:      "bench-" + id,
@@ -117,8 +120,7 @@ func (b *bench) cleanup() {
 // defaults reads the provisioner's defaults from its flag table.
 func (b *bench) defaults(cfg config) map[string]string {
 	out := map[string]string{}
-	bin := filepath.Join(b.s.RepoRoot, "_output", "bin", "cinder-provisioner")
-	doc, err := exec.Command(bin, "--print-flags-markdown").Output()
+	doc, err := exec.Command(b.bin, "--print-flags-markdown").Output()
 	if err != nil {
 		return out
 	}
@@ -180,7 +182,7 @@ func (b *bench) start(cfg config, label string, workers int) (*proc, error) {
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(filepath.Join(b.s.RepoRoot, "_output", "bin", "cinder-provisioner"), args...)
+	cmd := exec.Command(b.bin, args...)
 	cmd.Stdout, cmd.Stderr = f, f
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	p := &proc{cmd: cmd, log: logPath, metrics: fmt.Sprintf("http://127.0.0.1:%d/metrics", port), done: make(chan struct{})}
