@@ -23,7 +23,7 @@ var flagGroups = []struct {
 	{"Connector", "The host identity sent to Cinder when a volume is exported; targets put it into their ACLs.",
 		[]string{"iscsi-initiator-name", "fc-wwpns", "fc-wwnns", "connector-host", "connector-ip", "connector-multipath"}},
 	{"Kubernetes", "",
-		[]string{"kubeconfig", "kube-api-qps", "kube-api-burst"}},
+		[]string{"kubeconfig", "kube-api-qps", "kube-api-burst", "topology-zone-key"}},
 	{"Controller", "",
 		[]string{"workers", "provision-timeout", "delete-timeout", "sweep-interval"}},
 	{"Leader election", "On a Lease named after --provisioner-name with / replaced by - (default `openstack.org-standalone-cinder`). " +

@@ -80,6 +80,7 @@ type Options struct {
 	ProvisionTimeout time.Duration
 	DeleteTimeout    time.Duration
 	SweepInterval    time.Duration
+	TopologyZoneKey  string
 
 	LeaderElect              bool
 	LeaderElectNamespace     string
@@ -106,6 +107,7 @@ func NewOptions() *Options {
 		ProvisionTimeout:         defaultProvisionTimeout,
 		DeleteTimeout:            defaultDeleteTimeout,
 		SweepInterval:            defaultSweepInterval,
+		TopologyZoneKey:          provisioner.DefaultZoneKey,
 		LeaderElect:              true,
 		LeaderElectLeaseDuration: defaultLeaseDuration,
 		LeaderElectRenewDeadline: defaultRenewDeadline,
@@ -175,6 +177,9 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 		"Time one provisioning attempt may take before it is cancelled and retried; 0: unlimited.")
 	fs.DurationVar(&o.DeleteTimeout, "delete-timeout", o.DeleteTimeout,
 		"Time one deletion attempt may take before it is cancelled and retried; 0: unlimited.")
+	fs.StringVar(&o.TopologyZoneKey, "topology-zone-key", o.TopologyZoneKey,
+		"Node label that names a node's Cinder availability zone: read from the selected node (WaitForFirstConsumer) and from "+
+			"StorageClass allowedTopologies, and written into the nodeAffinity of the PVs whose zone came from them.")
 	fs.DurationVar(&o.SweepInterval, "sweep-interval", o.SweepInterval,
 		"How often the leader looks for volumes of claims deleted while no provisioner knew of them (reclaim policy Delete, no PV, claim gone) and removes them; the first sweep is one interval after it starts leading. 0: never.")
 
@@ -296,6 +301,9 @@ func (o *Options) Validate() error {
 	}
 	if o.DeleteTimeout < 0 {
 		bad("delete-timeout", "%v: must not be negative (0: unlimited)", o.DeleteTimeout)
+	}
+	if msgs := validation.IsQualifiedName(o.TopologyZoneKey); len(msgs) > 0 {
+		bad("topology-zone-key", "%q is not a label key: %s", o.TopologyZoneKey, strings.Join(msgs, "; "))
 	}
 	if o.SweepInterval < 0 {
 		bad("sweep-interval", "%v: must not be negative (0: never)", o.SweepInterval)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
 	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
@@ -68,13 +69,18 @@ func setup(ctx context.Context, o *Options, e env) (*app, error) {
 	if err != nil {
 		return nil, err
 	}
-	return newApp(ctx, o, cinderClient, kube, registry)
+	dyn, err := newDynamicClient(o)
+	if err != nil {
+		return nil, err
+	}
+	return newApp(ctx, o, cinderClient, kube, dyn, registry)
 }
 
 // newApp wires the provisioner and the library's controller to the two
 // clients, registers the library's metrics with registry and opens the
 // metrics listener.
-func newApp(ctx context.Context, o *Options, cinderClient cinder.Client, kube kubernetes.Interface, registry *prometheus.Registry) (*app, error) {
+// dyn reads VolumeSnapshots for restores (nil: restores are refused).
+func newApp(ctx context.Context, o *Options, cinderClient cinder.Client, kube kubernetes.Interface, dyn dynamic.Interface, registry *prometheus.Registry) (*app, error) {
 	connector, err := o.connector()
 	if err != nil {
 		return nil, err // Validate has checked the same values
@@ -104,6 +110,8 @@ func newApp(ctx context.Context, o *Options, cinderClient cinder.Client, kube ku
 		SecretNamespace: o.SecretNamespace,
 		Connector:       connector,
 		Metrics:         pm,
+		Dynamic:         dyn,
+		ZoneKey:         o.TopologyZoneKey,
 	})
 	if err != nil {
 		broadcaster.Shutdown()

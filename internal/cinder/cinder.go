@@ -61,6 +61,9 @@ type Client interface {
 	ListVolumes(ctx context.Context, metadata map[string]string) ([]Volume, error)
 	// ServiceInfo describes the Cinder this client talks to, for diagnostics.
 	ServiceInfo(ctx context.Context) (*ServiceInfo, error)
+	// GetSnapshot returns the volume snapshot with the given id, the source
+	// of a restore; ErrNotFound when Cinder does not know it.
+	GetSnapshot(ctx context.Context, id string) (*Snapshot, error)
 }
 
 // CreateRequest is what CreateVolume needs.
@@ -71,6 +74,12 @@ type CreateRequest struct {
 	AvailabilityZone string // "": let Cinder choose
 	Description      string
 	Metadata         map[string]string
+	// SourceVolumeID makes the volume a clone of another (source_volid): the
+	// source must be available or in-use and no larger than SizeGiB.
+	SourceVolumeID string
+	// SnapshotID makes the volume a restore of a snapshot (snapshot_id): the
+	// snapshot must be available and no larger than SizeGiB.
+	SnapshotID string
 	// There is no multiattach flag: Cinder 21 refuses it ("multiattach
 	// parameter has been removed"); the volume type's extra spec
 	// multiattach="<is> True" decides, and Volume.Multiattach says.

@@ -18,6 +18,10 @@ type Volume struct {
 	Multiattach      bool
 	Metadata         map[string]string
 	CreatedAt        time.Time
+	// SourceVolumeID and SnapshotID are what the volume was made from
+	// (source_volid, snapshot_id of the volume view); "" for an empty one.
+	SourceVolumeID string
+	SnapshotID     string
 	// AttachmentIDs are the ids of the volume's attached exports, as the
 	// volume view lists them: only attachments whose status is attached
 	// (reserved and attaching ones are not shown; see Client.ListExports).

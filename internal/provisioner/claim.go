@@ -15,9 +15,6 @@ func checkClaim(claim *corev1.PersistentVolumeClaim) (int, error) {
 	if claim.Spec.Selector != nil {
 		return 0, &claimError{"a claim with a selector cannot be provisioned dynamically: remove spec.selector"}
 	}
-	if claim.Spec.DataSource != nil || claim.Spec.DataSourceRef != nil {
-		return 0, &claimError{"cloning or restoring from a data source is not supported: remove spec.dataSource"}
-	}
 	if len(claim.Spec.AccessModes) == 0 {
 		return 0, &claimError{"the claim names no access mode: set spec.accessModes (ReadWriteOnce)"}
 	}

@@ -46,20 +46,6 @@ func TestCheckClaimRefusesWhatCannotBeServed(t *testing.T) {
 			wantMsg: "a claim with a selector cannot be provisioned dynamically: remove spec.selector",
 		},
 		{
-			name: "data source",
-			mutate: func(c *corev1.PersistentVolumeClaim) {
-				c.Spec.DataSource = &corev1.TypedLocalObjectReference{Kind: "PersistentVolumeClaim", Name: "src"}
-			},
-			wantMsg: "cloning or restoring from a data source is not supported: remove spec.dataSource",
-		},
-		{
-			name: "data source ref",
-			mutate: func(c *corev1.PersistentVolumeClaim) {
-				c.Spec.DataSourceRef = &corev1.TypedObjectReference{Kind: "PersistentVolumeClaim", Name: "src"}
-			},
-			wantMsg: "cloning or restoring from a data source is not supported: remove spec.dataSource",
-		},
-		{
 			name:    "no access modes",
 			mutate:  func(c *corev1.PersistentVolumeClaim) { c.Spec.AccessModes = nil },
 			wantMsg: "the claim names no access mode: set spec.accessModes (ReadWriteOnce)",

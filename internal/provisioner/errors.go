@@ -103,12 +103,23 @@ func failure(err error) (reason, hint string) {
 		fse *foreignSecretError
 		sve *stuckVolumeError
 		mme *mismatchError
+		soe *sourceError
+		nge *nodeGoneError
+		zne *zoneError
 	)
 	switch {
 	case errors.As(err, &pe), errors.As(err, &mpe):
 		return ReasonInvalidParameter, "fix the StorageClass parameters"
 	case errors.As(err, &ce):
 		return ReasonInvalidClaim, ""
+	case errors.As(err, &soe):
+		return ReasonInvalidDataSource, "the provisioner retries; fix or wait for the data source"
+	case errors.As(err, &nge):
+		return ReasonSelectedNodeGone, ""
+	case errors.As(err, &zne):
+		return ReasonInvalidZone, ""
+	case invalidZone(err):
+		return ReasonInvalidZone, "use a zone Cinder knows (openstack availability zone list --volume) in the class's availability, allowedTopologies or the nodes' " + "zone label"
 	case errors.As(err, &ne):
 		return ReasonInvalidNodeAnnotation, ""
 	case errors.As(err, &mse):

@@ -32,7 +32,18 @@ const (
 	// made for (Delete or Retain): a Retain volume whose PV an admin deleted
 	// is kept on purpose, never an orphan to delete.
 	MetaReclaimPolicy = "cinder.openstack.org/reclaim-policy"
+	// MetaSourceVolume and MetaSourceSnapshot record what a clone or a
+	// restore was made from: a later attempt that finds the volume by name
+	// checks it was made from the claim's source.
+	MetaSourceVolume   = "cinder.openstack.org/source-volume-id"
+	MetaSourceSnapshot = "cinder.openstack.org/source-snapshot-id"
 )
+
+// FinalizerCloneSource protects a claim being cloned: it stays on the
+// source claim while a clone of it is Pending, so the source volume is not
+// deleted under Cinder's clone (csi-provisioner's equivalent is
+// provisioner.storage.kubernetes.io/cloning-protection).
+const FinalizerCloneSource = "cinder.openstack.org/cloning-protection"
 
 // Event reasons of the Warning events recorded on claims. Each says what went
 // wrong; the message says what to do. docs/troubleshooting.md lists them.
@@ -61,4 +72,17 @@ const (
 	// ReasonPartialConnectionInfo: the volume was provisioned, but some of
 	// the paths Cinder offered (portals, FC targets) could not go into the PV.
 	ReasonPartialConnectionInfo = "PartialConnectionInfo"
+	// ReasonInvalidDataSource: the claim's data source (a claim to clone,
+	// a VolumeSnapshot) cannot be used now.
+	ReasonInvalidDataSource = "InvalidDataSource"
+	// ReasonSelectedNodeGone: the node the scheduler chose no longer
+	// exists; the claim is handed back to the scheduler.
+	ReasonSelectedNodeGone = "SelectedNodeGone"
+	// ReasonInvalidZone: Cinder does not know the availability zone the
+	// class, its allowedTopologies or the selected node's label names.
+	ReasonInvalidZone = "InvalidAvailabilityZone"
+	// ReasonZoneFallback (Normal): Cinder put the volume in another zone
+	// than the one asked for (allow_availability_zone_fallback); the PV is
+	// pinned to the zone Cinder used.
+	ReasonZoneFallback = "CinderZoneFallback"
 )

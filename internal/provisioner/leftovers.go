@@ -61,6 +61,9 @@ func (p *Provisioner) refuse(ctx context.Context, opts controller.ProvisionOptio
 	if err := p.removeLeftovers(ctx, opts, req, volumeID); err != nil {
 		return nil, pending, fmt.Errorf("%w; removing what an attempt left for this claim did not finish, will retry: %w", cause, err)
 	}
+	if err := p.releaseSource(ctx, opts.PVC); err != nil {
+		return nil, pending, fmt.Errorf("%w; will retry: %w", cause, err)
+	}
 	p.refusals.put(opts, cause)
 	return nil, refused, cause
 }
@@ -70,6 +73,9 @@ func (p *Provisioner) refuse(ctx context.Context, opts controller.ProvisionOptio
 func (p *Provisioner) forget(ctx context.Context, opts controller.ProvisionOptions) (*corev1.PersistentVolume, outcome, error) {
 	if err := p.removeLeftovers(ctx, opts, nil, ""); err != nil {
 		return nil, pending, fmt.Errorf("claim %s/%s was deleted; removing its volume did not finish, will retry: %w", opts.PVC.Namespace, opts.PVC.Name, err)
+	}
+	if err := p.releaseSource(ctx, opts.PVC); err != nil {
+		return nil, pending, fmt.Errorf("claim %s/%s was deleted: %w", opts.PVC.Namespace, opts.PVC.Name, err)
 	}
 	klog.FromContext(ctx).V(2).Info("Claim deleted while provisioning; nothing of it is left")
 	return nil, forgotten, &controller.IgnoredError{Reason: fmt.Sprintf("claim %s/%s was deleted; nothing of it is left on Cinder", opts.PVC.Namespace, opts.PVC.Name)}

@@ -49,6 +49,9 @@ type request struct {
 	sizeGiB   int
 	connector cinder.Connector
 	mapper    mapper.Params
+	source    *source // clone or restore; nil: an empty volume
+	zone      string  // availability zone to ask for; "": Cinder's choice
+	pinZone   bool    // pin the PV to the volume's zone (topology.go)
 }
 
 // provision is one attempt. Each return names its outcome (see outcome).
@@ -67,9 +70,13 @@ func (p *Provisioner) provision(ctx context.Context, opts controller.ProvisionOp
 	if err, ok := p.refusals.get(opts); ok {
 		return nil, refusedAgain, err
 	}
+	if ig := populated(opts.PVC); ig != nil {
+		return nil, ignored, ig
+	}
 	req, err := p.request(ctx, opts)
 	if err != nil {
-		return p.refuse(ctx, opts, nil, "", err)
+		pv, out, err := p.refuse(ctx, opts, nil, "", err)
+		return pv, rescheduleIfNodeGone(out, err), err
 	}
 	endClaim()
 
@@ -80,9 +87,16 @@ func (p *Provisioner) provision(ctx context.Context, opts controller.ProvisionOp
 		return pv, out, err
 	}
 	if vol == nil {
+		if err := p.protectSource(ctx, opts, req.source); err != nil {
+			return p.refuse(ctx, opts, req, "", err)
+		}
 		if vol, out, err = p.createVolume(ctx, opts, req); err != nil {
 			return nil, out, err
 		}
+	}
+	if err := p.releaseSource(ctx, opts.PVC); err != nil {
+		// the volume exists: the next attempt finds it and releases
+		return nil, pending, err
 	}
 	if needsMultiattach(opts.PVC) && !vol.Multiattach {
 		return p.refuse(ctx, opts, req, vol.ID, &claimError{fmt.Sprintf("ReadWriteMany needs a multiattach volume, but Cinder volume type %q did not give one: use a volume type with extra spec multiattach=\"<is> True\"", vol.VolumeType)})
@@ -100,7 +114,11 @@ func (p *Provisioner) request(ctx context.Context, opts controller.ProvisionOpti
 	if err != nil {
 		return nil, err
 	}
-	connector, err := p.connectorFor(ctx, opts, params)
+	node, err := p.selectedNode(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	connector, err := p.connectorFor(opts, params, node)
 	if err != nil {
 		return nil, err
 	}
@@ -108,7 +126,15 @@ func (p *Provisioner) request(ctx context.Context, opts controller.ProvisionOpti
 	if err := p.checkCephSecret(ctx, mp); err != nil {
 		return nil, err
 	}
-	return &request{params: params, sizeGiB: sizeGiB, connector: connector, mapper: mp}, nil
+	src, err := p.dataSourceFor(ctx, opts, sizeGiB)
+	if err != nil {
+		return nil, err
+	}
+	zone, pin, err := p.zoneFor(opts, params, node, src)
+	if err != nil {
+		return nil, err
+	}
+	return &request{params: params, sizeGiB: sizeGiB, connector: connector, mapper: mp, source: src, zone: zone, pinZone: pin}, nil
 }
 
 // exportAndMap exports an available volume of the claim, maps the
@@ -157,6 +183,7 @@ func (p *Provisioner) exportAndMap(ctx context.Context, opts controller.Provisio
 	if err != nil {
 		return p.refuse(ctx, opts, req, vol.ID, err)
 	}
+	p.pinZone(ctx, opts, req, vol, pv)
 	return pv, bound, nil
 }
 
@@ -191,26 +218,20 @@ func (p *Provisioner) mapperParams(claim *corev1.PersistentVolumeClaim, params *
 
 // connectorFor is the connector the volume is exported to: the provisioner's,
 // with the class's initiator name and FC WWNs, or the selected node's WWNs.
-func (p *Provisioner) connectorFor(ctx context.Context, opts controller.ProvisionOptions, params *Parameters) (cinder.Connector, error) {
+func (p *Provisioner) connectorFor(opts controller.ProvisionOptions, params *Parameters, node *corev1.Node) (cinder.Connector, error) {
 	c := p.connector
 	c.WWPNs = slices.Clone(c.WWPNs)
 	c.WWNNs = slices.Clone(c.WWNNs)
 	if params.Mapper.InitiatorName != "" {
 		c.Initiator = params.Mapper.InitiatorName
 	}
-	if opts.SelectedNodeName != "" && params.FCWWPNs == nil {
-		node, err := p.kube.CoreV1().Nodes().Get(ctx, opts.SelectedNodeName, metav1.GetOptions{})
-		if err != nil && !apierrors.IsNotFound(err) {
-			return c, fmt.Errorf("get selected node %s: %w", opts.SelectedNodeName, err)
+	if node != nil && params.FCWWPNs == nil {
+		wwpns, wwnns, err := mapper.NodeWWNs(node)
+		if err != nil {
+			return c, &nodeError{node: node.Name, err: err}
 		}
-		if err == nil {
-			wwpns, wwnns, err := mapper.NodeWWNs(node)
-			if err != nil {
-				return c, &nodeError{node: node.Name, err: err}
-			}
-			if len(wwpns) > 0 {
-				c.WWPNs, c.WWNNs = wwpns, wwnns
-			}
+		if len(wwpns) > 0 {
+			c.WWPNs, c.WWNNs = wwpns, wwnns
 		}
 	}
 	if params.FCWWPNs != nil {

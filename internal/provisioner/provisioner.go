@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"time"
 
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/record"
 	"sigs.k8s.io/sig-storage-lib-external-provisioner/v13/controller"
@@ -47,6 +48,13 @@ type Config struct {
 	Connector cinder.Connector
 	// Metrics receive the phase timings and Cinder call counts; nil: none.
 	Metrics *Metrics
+	// Dynamic reads VolumeSnapshots and VolumeSnapshotContents (restore
+	// from a snapshot); nil: such claims are refused.
+	Dynamic dynamic.Interface
+	// ZoneKey is the node label naming a node's availability zone, read
+	// from the selected node and allowedTopologies and written into PV
+	// nodeAffinity; "" means DefaultZoneKey.
+	ZoneKey string
 }
 
 // Provisioner provisions and deletes Cinder-backed PersistentVolumes.
@@ -61,6 +69,8 @@ type Provisioner struct {
 	connector       cinder.Connector
 	refusals        refusals
 	metrics         *Metrics
+	dynamic         dynamic.Interface
+	zoneKey         string
 	now             func() time.Time
 }
 
@@ -97,7 +107,12 @@ func New(cfg Config) (*Provisioner, error) {
 		secretNamespace: cfg.SecretNamespace,
 		connector:       cfg.Connector,
 		metrics:         cfg.Metrics,
+		dynamic:         cfg.Dynamic,
+		zoneKey:         cfg.ZoneKey,
 		now:             time.Now,
+	}
+	if p.zoneKey == "" {
+		p.zoneKey = DefaultZoneKey
 	}
 	if p.mappers == nil {
 		p.mappers = mapper.Default()

@@ -32,6 +32,16 @@ const (
 	// forgotten: the claim is gone and nothing of it is left; there is
 	// nothing to report to anyone.
 	forgotten
+	// ignored: the claim is another controller's to fill (a data source
+	// of a kind only a volume populator knows); nothing was made, no Event.
+	// Its error is a bare *controller.IgnoredError: the library tells it by
+	// a type assertion, not errors.As.
+	ignored
+	// rescheduled: the selected node cannot be served (it is gone); nothing
+	// was made, the scheduler must pick another node
+	// (ProvisioningReschedule: the library removes the selected-node
+	// annotation).
+	rescheduled
 )
 
 func (o outcome) String() string {
@@ -46,6 +56,10 @@ func (o outcome) String() string {
 		return "pending"
 	case forgotten:
 		return "forgotten"
+	case ignored:
+		return "ignored"
+	case rescheduled:
+		return "rescheduled"
 	}
 	return "unknown"
 }
@@ -55,15 +69,18 @@ func (o outcome) String() string {
 // keeps calling Provision after the claim is deleted: it is what a possibly
 // existing volume needs. Finished still retries a live claim with backoff.
 func (o outcome) state() controller.ProvisioningState {
-	if o == pending {
+	switch o {
+	case pending:
 		return controller.ProvisioningInBackground
+	case rescheduled:
+		return controller.ProvisioningReschedule
 	}
 	return controller.ProvisioningFinished
 }
 
 // event reports whether the outcome's error deserves a Warning Event on
 // the claim.
-func (o outcome) event() bool { return o == refused || o == pending }
+func (o outcome) event() bool { return o == refused || o == pending || o == rescheduled }
 
 // transient reports whether err says Cinder (or the API server) did not
 // answer: the request's outcome is unknown and retrying may succeed.

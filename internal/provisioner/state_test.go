@@ -24,6 +24,10 @@ func TestOutcomeState(t *testing.T) {
 		// again, also after the claim is deleted
 		{pending, controller.ProvisioningInBackground, true},
 		{forgotten, controller.ProvisioningFinished, false},
+		// a populator's data source: no volume, no Warning
+		{ignored, controller.ProvisioningFinished, false},
+		// the selected node is gone: the scheduler picks another
+		{rescheduled, controller.ProvisioningReschedule, true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.out.String(), func(t *testing.T) {

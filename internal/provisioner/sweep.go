@@ -109,6 +109,9 @@ func (p *Provisioner) RunSweeps(ctx context.Context, interval time.Duration) {
 			return
 		case <-t.C:
 		}
+		if n, err := p.releaseStaleProtections(ctx); err != nil && ctx.Err() == nil {
+			logger.Error(err, "Releasing claims no pending clone needs did not finish; the next sweep retries", "released", n)
+		}
 		n, err := p.Sweep(ctx)
 		if err != nil && ctx.Err() == nil {
 			logger.Error(err, "Sweep for volumes of deleted claims did not finish; the next one retries", "removed", n)

@@ -208,6 +208,7 @@ func mismatch(vol *cinder.Volume, req *request) []string {
 	if z := req.params.Availability; z != "" && vol.AvailabilityZone != z {
 		diffs = append(diffs, fmt.Sprintf("availability zone %q, the class asks for %q", vol.AvailabilityZone, z))
 	}
+	diffs = append(diffs, sourceMismatch(vol, req.source)...)
 	return diffs
 }
 
@@ -219,9 +220,11 @@ func (p *Provisioner) createVolume(ctx context.Context, opts controller.Provisio
 		Name:             opts.PVName,
 		SizeGiB:          req.sizeGiB,
 		VolumeType:       req.params.VolumeType,
-		AvailabilityZone: req.params.Availability,
+		AvailabilityZone: req.zone,
 		Description:      fmt.Sprintf("Kubernetes volume %s for claim %s/%s (cluster %s)", opts.PVName, opts.PVC.Namespace, opts.PVC.Name, p.clusterID),
-		Metadata:         p.volumeMetadata(opts),
+		Metadata:         req.source.metadata(p.volumeMetadata(opts)),
+		SourceVolumeID:   req.source.cloneOf(),
+		SnapshotID:       req.source.restoreOf(),
 	})
 	endCreate()
 	if err != nil {

@@ -96,6 +96,7 @@ type Fake struct {
 	seq              int
 	now              func() time.Time
 	backoff          cinder.Backoff
+	sources          sources // snapshots and zones (clone.go)
 }
 
 var _ cinder.Client = (*Fake)(nil)
@@ -320,22 +321,20 @@ func (f *Fake) CreateVolume(ctx context.Context, req cinder.CreateRequest) (out 
 			return cinder.NewError("create volume", req.Name, cinder.ErrQuotaExceeded,
 				fmt.Sprintf("VolumeLimitExceeded: Maximum number of volumes allowed (%d) exceeded for quota 'volumes'.", f.quota))
 		}
-		vt := req.VolumeType
-		if vt == "" {
-			vt = f.defaultType
+		vt, az, err := f.checkSourceLocked(req)
+		if err != nil {
+			return err
 		}
 		v := &volume{
 			vol: cinder.Volume{
 				ID: f.newID(), Name: req.Name, Description: req.Description, Status: cinder.StatusCreating,
-				SizeGiB: req.SizeGiB, VolumeType: vt, AvailabilityZone: req.AvailabilityZone,
+				SizeGiB: req.SizeGiB, VolumeType: vt, AvailabilityZone: az,
+				SourceVolumeID: req.SourceVolumeID, SnapshotID: req.SnapshotID,
 				Multiattach: f.multiattachTypes[vt], Metadata: maps.Clone(req.Metadata), CreatedAt: f.now(),
 			},
 			host:     defaultHost,
 			creating: f.creatingPolls,
 			final:    f.finalStatus,
-		}
-		if v.vol.AvailabilityZone == "" {
-			v.vol.AvailabilityZone = "nova"
 		}
 		f.volumes[v.vol.ID] = v
 		f.order = append(f.order, v.vol.ID)

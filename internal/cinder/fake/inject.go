@@ -59,6 +59,7 @@ var what = map[string]string{
 	OpClearExports:         "clear exports",
 	OpListVolumes:          "list volumes",
 	OpServiceInfo:          "read service info",
+	OpGetSnapshot:          "get snapshot",
 	OpAttachmentCreate:     "export volume (create attachment)",
 	OpAttachmentComplete:   "export volume (complete attachment)",
 	OpAttachmentDelete:     "unexport volume (delete attachment)",

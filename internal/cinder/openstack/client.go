@@ -266,6 +266,12 @@ func (c *Client) CreateVolume(ctx context.Context, req cinder.CreateRequest) (*c
 	if len(req.Metadata) > 0 {
 		v["metadata"] = req.Metadata
 	}
+	if req.SourceVolumeID != "" {
+		v["source_volid"] = req.SourceVolumeID
+	}
+	if req.SnapshotID != "" {
+		v["snapshot_id"] = req.SnapshotID
+	}
 	var resp struct {
 		Volume volumes.Volume `json:"volume"`
 	}
@@ -442,6 +448,8 @@ func toVolume(v *volumes.Volume) *cinder.Volume {
 		Multiattach:      v.Multiattach,
 		Metadata:         v.Metadata,
 		CreatedAt:        v.CreatedAt,
+		SourceVolumeID:   v.SourceVolID,
+		SnapshotID:       v.SnapshotID,
 	}
 }
 
