@@ -72,12 +72,13 @@ func (b *bench) restart(ctx context.Context, cfg config) (*restartResult, error)
 	if err := parallel(n, 32, func(i int) error {
 		c := b.claim(fmt.Sprintf("other-%05d", i))
 		c.Spec.StorageClassName = &other
+		c.Labels = map[string]string{"bench": b.runID}
 		_, err := b.kube.CoreV1().PersistentVolumeClaims(b.ns).Create(ctx, c, metav1.CreateOptions{})
 		return err
 	}); err != nil {
 		return nil, fmt.Errorf("create claims: %w", err)
 	}
-	// the claims go with the namespace when the run ends
+	defer b.deleteOtherClaims()
 	c, err = b.startCost(ctx, cfg, fmt.Sprintf("%d PVs of ours and %d Pending claims of another provisioner", n, n), 2*n, "p3-claims")
 	if err != nil {
 		return nil, err
@@ -144,6 +145,32 @@ func (b *bench) fakePV(i int) *corev1.PersistentVolume {
 	}
 }
 
+// deleteOtherClaims removes P3's claims of the other provisioner and waits
+// until they are gone, so that the stack is idle again after the run.
+func (b *bench) deleteOtherClaims() {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	start := time.Now()
+	sel := metav1.ListOptions{LabelSelector: "bench=" + b.runID}
+	if err := b.kube.CoreV1().PersistentVolumeClaims(b.ns).DeleteCollection(ctx, metav1.DeleteOptions{}, sel); err != nil {
+		fmt.Printf("P3: delete claims: %v\n", err)
+		return
+	}
+	for ctx.Err() == nil {
+		sel.Limit = 1
+		l, err := b.kube.CoreV1().PersistentVolumeClaims(b.ns).List(ctx, sel)
+		if err == nil && len(l.Items) == 0 {
+			fmt.Printf("P3: deleted the other provisioner's claims in %.0f s\n", time.Since(start).Seconds())
+			return
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Second):
+		}
+	}
+	fmt.Printf("P3: the other provisioner's claims were not all gone after 10 min\n")
+}
+
 func (b *bench) deletePVs(names []string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
@@ -153,7 +180,21 @@ func (b *bench) deletePVs(names []string) {
 	}); err != nil {
 		fmt.Printf("P3: delete PVs: %v\n", err)
 	}
-	fmt.Printf("P3: deleted %d PVs in %.0f s\n", len(names), time.Since(start).Seconds())
+	// kube-controller-manager's pv-protection controller lets them go one
+	// by one
+	sel := metav1.ListOptions{LabelSelector: "bench=" + b.runID, Limit: 1}
+	for ctx.Err() == nil {
+		l, err := b.kube.CoreV1().PersistentVolumes().List(ctx, sel)
+		if err == nil && len(l.Items) == 0 {
+			fmt.Printf("P3: deleted %d PVs in %.0f s\n", len(names), time.Since(start).Seconds())
+			return
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Second):
+		}
+	}
+	fmt.Printf("P3: %d PVs were not all gone after 10 min\n", len(names))
 }
 
 func (r *restartResult) print(w io.Writer) {
