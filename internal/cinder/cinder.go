@@ -64,6 +64,17 @@ type Client interface {
 	// GetSnapshot returns the volume snapshot with the given id, the source
 	// of a restore; ErrNotFound when Cinder does not know it.
 	GetSnapshot(ctx context.Context, id string) (*Snapshot, error)
+	// ExtendVolume asks Cinder to grow the volume to newSizeGiB
+	// (os-extend) and does not wait: Cinder answers 202 and the volume goes
+	// extending, then back to available or in-use at the new size, or to
+	// error_extending when the backend fails. An in-use volume needs
+	// microversion 3.42: a client whose Cinder offers less returns an
+	// *Error wrapping ErrInvalid and ErrOnlineExtendUnsupported without
+	// sending anything. A backend that cannot extend an attached volume
+	// puts it back in-use at its old size (the scheduler finds no backend).
+	// A new size not above the current one is ErrInvalid; over quota,
+	// ErrQuotaExceeded. See extend.go.
+	ExtendVolume(ctx context.Context, id string, newSizeGiB int) error
 }
 
 // CreateRequest is what CreateVolume needs.

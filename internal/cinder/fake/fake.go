@@ -97,6 +97,7 @@ type Fake struct {
 	now              func() time.Time
 	backoff          cinder.Backoff
 	sources          sources // snapshots and zones (clone.go)
+	ext              extends // extends in progress and their settings (extend.go)
 }
 
 var _ cinder.Client = (*Fake)(nil)
@@ -365,6 +366,8 @@ func (f *Fake) get(id string) (*cinder.Volume, error) {
 		} else {
 			v.vol.Status = v.final
 		}
+	case v.vol.Status == cinder.StatusExtending:
+		f.advanceExtendLocked(v)
 	case isDeleting(v.vol.Status):
 		switch {
 		case v.deleting > 0:
@@ -528,7 +531,7 @@ func (f *Fake) ServiceInfo(ctx context.Context) (info *cinder.ServiceInfo, err e
 		slices.Sort(types[1:])
 		info = &cinder.ServiceInfo{
 			Endpoint: "fake://cinder/v3/fake", AuthMode: "fake", APIVersion: "v3.0",
-			MinMicroversion: "3.0", MaxMicroversion: "3.70", Microversion: "3.54", ExportMethod: f.method,
+			MinMicroversion: "3.0", MaxMicroversion: f.ext.maxMicroversion(), Microversion: f.ext.microversion(), ExportMethod: f.method,
 		}
 		for _, t := range types {
 			info.VolumeTypes = append(info.VolumeTypes, cinder.VolumeType{ID: "type-" + t, Name: t, IsPublic: true})

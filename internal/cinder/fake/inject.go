@@ -60,6 +60,7 @@ var what = map[string]string{
 	OpListVolumes:          "list volumes",
 	OpServiceInfo:          "read service info",
 	OpGetSnapshot:          "get snapshot",
+	OpExtendVolume:         "extend volume",
 	OpAttachmentCreate:     "export volume (create attachment)",
 	OpAttachmentComplete:   "export volume (complete attachment)",
 	OpAttachmentDelete:     "unexport volume (delete attachment)",
