@@ -91,6 +91,12 @@ func (p *Provisioner) provision(ctx context.Context, opts controller.ProvisionOp
 			return p.refuse(ctx, opts, req, "", err)
 		}
 		if vol, out, err = p.createVolume(ctx, opts, req); err != nil {
+			if out == refused {
+				// Cinder refused the create: nothing of the claim exists
+				if rerr := p.releaseSource(ctx, opts.PVC); rerr != nil {
+					return nil, pending, fmt.Errorf("%w; will retry: %w", err, rerr)
+				}
+			}
 			return nil, out, err
 		}
 	}
