@@ -122,6 +122,27 @@ func TestBackoffDelays(t *testing.T) {
 	}
 }
 
+func TestBackoffJitterStaysWithinItsShare(t *testing.T) {
+	b := DefaultBackoff() // ±20%
+	for _, c := range []struct {
+		n    int
+		r    float64
+		want time.Duration
+	}{
+		{0, 0, 80 * time.Millisecond},
+		{0, 0.5, 100 * time.Millisecond},
+		{0, 0.999999, 120 * time.Millisecond},
+		{50, 0, 2400 * time.Millisecond},
+	} {
+		if got := b.jittered(c.n, c.r); got.Round(time.Millisecond) != c.want {
+			t.Errorf("jittered(%d, %v) = %s, want %s", c.n, c.r, got, c.want)
+		}
+	}
+	if got := (Backoff{Initial: time.Second}).jittered(0, 0); got != time.Second {
+		t.Errorf("no jitter: %s, want 1s", got)
+	}
+}
+
 // fastBackoff keeps tests quick without asserting any timing.
 var fastBackoff = Backoff{Initial: time.Microsecond, Max: time.Microsecond, Factor: 1}
 

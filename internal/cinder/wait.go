@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"math/rand/v2"
 	"strings"
 	"time"
 )
@@ -12,16 +13,27 @@ import (
 // Backoff is the schedule of a wait: the first pause is Initial, each next
 // one Factor times longer, never longer than Max. Cinder creates a volume on a
 // fast backend in ~0.1 s, so waits start short; a slow backend is polled at
-// most every Max.
+// most every Max. Jitter spreads each pause over ±Jitter of its length, so
+// that the waits of a burst of claims, started together, do not poll
+// cinder-api together.
 type Backoff struct {
 	Initial time.Duration
 	Max     time.Duration
 	Factor  float64
+	Jitter  float64 // 0..1; 0: none
 }
 
-// DefaultBackoff starts at 100 ms and caps at 3 s.
+// DefaultBackoff starts at 100 ms, grows 1.6 times, caps at 3 s, ±20%.
 func DefaultBackoff() Backoff {
-	return Backoff{Initial: 100 * time.Millisecond, Max: 3 * time.Second, Factor: 1.6}
+	return Backoff{Initial: 100 * time.Millisecond, Max: 3 * time.Second, Factor: 1.6, Jitter: 0.2}
+}
+
+// jittered is Delay(n) moved by the jitter: r in [0, 1) picks where in
+// [1-Jitter, 1+Jitter) of it the pause falls.
+func (b Backoff) jittered(n int, r float64) time.Duration {
+	d := b.Delay(n)
+	j := min(max(b.Jitter, 0), 1)
+	return time.Duration(float64(d) * (1 - j + 2*j*r))
 }
 
 // Delay returns the pause before poll n+1 (n counts from 0).
@@ -87,7 +99,7 @@ func Poll(ctx context.Context, b Backoff, what string, check func(ctx context.Co
 	var last string
 	var lastErr error
 	for n := 0; ; n++ {
-		t := time.NewTimer(b.Delay(n))
+		t := time.NewTimer(b.jittered(n, rand.Float64()))
 		select {
 		case <-ctx.Done():
 			t.Stop()
