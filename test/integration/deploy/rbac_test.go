@@ -239,6 +239,8 @@ func TestBaseRBACIsEnoughForTheProvisionerAndNoMore(t *testing.T) {
 			{"list", "storage.k8s.io", "storageclasses", ""},
 			{"watch", "storage.k8s.io", "storageclasses", ""},
 			{"get", "", "nodes", ""},
+			{"get", "snapshot.storage.k8s.io", "volumesnapshots", claimsNS},
+			{"get", "snapshot.storage.k8s.io", "volumesnapshotcontents", ""},
 			{"create", "", "events", claimsNS},
 			{"patch", "", "events", claimsNS},
 			{"create", "", "events", "default"}, // Events on PVs
@@ -273,6 +275,9 @@ func TestBaseRBACIsEnoughForTheProvisionerAndNoMore(t *testing.T) {
 			{"delete", "storage.k8s.io", "storageclasses", ""},
 			{"list", "", "nodes", ""},
 			{"patch", "", "nodes", ""},
+			{"list", "snapshot.storage.k8s.io", "volumesnapshots", claimsNS},
+			{"update", "snapshot.storage.k8s.io", "volumesnapshots", claimsNS},
+			{"delete", "snapshot.storage.k8s.io", "volumesnapshotcontents", ""},
 			{"update", "", "events", claimsNS},
 			{"delete", "", "events", claimsNS},
 			{"list", "", "events", claimsNS},
