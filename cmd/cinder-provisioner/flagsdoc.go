@@ -25,12 +25,13 @@ var flagGroups = []struct {
 	{"Kubernetes", "",
 		[]string{"kubeconfig", "kube-api-qps", "kube-api-burst", "topology-zone-key"}},
 	{"Controller", "",
-		[]string{"workers", "provision-timeout", "delete-timeout", "sweep-interval"}},
+		[]string{"workers", "provision-timeout", "delete-timeout", "sweep-interval", "resize-workers"}},
 	{"Leader election", "On a Lease named after --provisioner-name with / replaced by - (default `openstack.org-standalone-cinder`). " +
 		"On SIGTERM the leader stops its workers, then releases the Lease, so that a standby takes over at its next retry instead of waiting for the Lease to expire.",
 		[]string{"leader-elect", "leader-elect-namespace", "leader-elect-lease-duration", "leader-elect-renew-deadline", "leader-elect-retry-period"}},
 	{"Metrics and health", "`/metrics`: Cinder requests (`cinder_provisioner_cinder_requests_total`, `cinder_provisioner_cinder_request_duration_seconds`), " +
-		"provisioning and deletion (`controller_persistentvolumeclaim_provision_*`, `controller_persistentvolume_delete_*`), Go runtime and process. " +
+		"provisioning and deletion (`controller_persistentvolumeclaim_provision_*`, `controller_persistentvolume_delete_*`), " +
+		"resize passes by outcome (`cinder_provisioner_resize_passes_total`), Go runtime and process. " +
 		"`/healthz`: `ok` while serving; 503 when this replica leads but has not renewed its Lease for 20 s past its expiry.",
 		[]string{"metrics-address"}},
 	{"Logging", "",

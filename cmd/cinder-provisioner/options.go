@@ -31,6 +31,7 @@ const (
 	defaultProvisionTimeout = 5 * time.Minute
 	defaultDeleteTimeout    = 5 * time.Minute
 	defaultSweepInterval    = 10 * time.Minute
+	defaultResizeWorkers    = 2
 
 	// initiatorPrefix is the default iSCSI initiator name without the
 	// cluster id: iqn.<yyyy-mm>.<reversed domain>:<cluster id>.
@@ -81,6 +82,7 @@ type Options struct {
 	DeleteTimeout    time.Duration
 	SweepInterval    time.Duration
 	TopologyZoneKey  string
+	ResizeWorkers    int
 
 	LeaderElect              bool
 	LeaderElectNamespace     string
@@ -107,6 +109,7 @@ func NewOptions() *Options {
 		ProvisionTimeout:         defaultProvisionTimeout,
 		DeleteTimeout:            defaultDeleteTimeout,
 		SweepInterval:            defaultSweepInterval,
+		ResizeWorkers:            defaultResizeWorkers,
 		TopologyZoneKey:          provisioner.DefaultZoneKey,
 		LeaderElect:              true,
 		LeaderElectLeaseDuration: defaultLeaseDuration,
@@ -182,6 +185,10 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 			"StorageClass allowedTopologies, and written into the nodeAffinity of the PVs whose zone came from them.")
 	fs.DurationVar(&o.SweepInterval, "sweep-interval", o.SweepInterval,
 		"How often the leader looks for volumes of claims deleted while no provisioner knew of them (reclaim policy Delete, no PV, claim gone) and removes them; the first sweep is one interval after it starts leading. 0: never.")
+
+	fs.IntVar(&o.ResizeWorkers, "resize-workers", o.ResizeWorkers,
+		"Claims resized in parallel by the expansion controller, which runs on the leader: it extends the Cinder volume of a claim whose request grew "+
+			"(class with allowVolumeExpansion: true), updates the PV and completes the claim as its transport allows. 0: no resizing.")
 
 	// Leader election.
 	fs.BoolVar(&o.LeaderElect, "leader-elect", o.LeaderElect,
@@ -307,6 +314,9 @@ func (o *Options) Validate() error {
 	}
 	if o.SweepInterval < 0 {
 		bad("sweep-interval", "%v: must not be negative (0: never)", o.SweepInterval)
+	}
+	if o.ResizeWorkers < 0 {
+		bad("resize-workers", "%d: must not be negative (0: no resizing)", o.ResizeWorkers)
 	}
 
 	if o.LeaderElect {

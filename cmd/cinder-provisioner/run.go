@@ -48,17 +48,25 @@ func (a *app) run(ctx context.Context) error {
 	return elector.run(ctx)
 }
 
-// runController runs the library's controller, and the sweep for volumes
-// of deleted claims, until ctx ends and waits for its workers.
+// runController runs the library's controller, the sweep for volumes of
+// deleted claims and the resizer until ctx ends and waits for their workers.
 func (a *app) runController(ctx context.Context) {
 	sweeps := make(chan struct{})
 	go func() {
 		defer close(sweeps)
 		a.provisioner.RunSweeps(ctx, a.opts.SweepInterval)
 	}()
+	resizes := make(chan struct{})
+	go func() {
+		defer close(resizes)
+		if a.resizer != nil {
+			a.resizer.Run(ctx)
+		}
+	}()
 	a.controller.Run(ctx)
 	a.workers.Wait()
 	<-sweeps
+	<-resizes
 }
 
 // leaderElector runs the controller only while it holds the Lease, and on a

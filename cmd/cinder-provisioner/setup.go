@@ -22,6 +22,7 @@ import (
 	"github.com/cinder-provisioner/cinder-provisioner/internal/cinder/openstack"
 	"github.com/cinder-provisioner/cinder-provisioner/internal/mapper"
 	"github.com/cinder-provisioner/cinder-provisioner/internal/provisioner"
+	"github.com/cinder-provisioner/cinder-provisioner/internal/resizer"
 )
 
 // libraryMetricsSubsystem is the subsystem sig-storage-lib-external-provisioner
@@ -36,6 +37,7 @@ type app struct {
 	broadcaster record.EventBroadcaster
 	controller  *controller.ProvisionController
 	provisioner *provisioner.Provisioner
+	resizer     *resizer.Resizer // nil: --resize-workers 0
 	workers     *sync.WaitGroup
 	server      *httpServer // nil: --metrics-address ""
 }
@@ -118,6 +120,21 @@ func newApp(ctx context.Context, o *Options, cinderClient cinder.Client, kube ku
 		return nil, err
 	}
 
+	var rs *resizer.Resizer
+	if o.ResizeWorkers > 0 {
+		rm, err := resizer.NewMetrics(registry)
+		if err == nil {
+			rs, err = resizer.New(resizer.Config{
+				Cinder: cinderClient, Kube: kube, Recorder: recorder, Name: o.ProvisionerName,
+				Workers: o.ResizeWorkers, Metrics: rm,
+			})
+		}
+		if err != nil {
+			broadcaster.Shutdown()
+			return nil, fmt.Errorf("resizer: %w", err)
+		}
+	}
+
 	workers := &sync.WaitGroup{}
 	ctrl := controller.NewProvisionController(ctx, kube, o.ProvisionerName, prov,
 		// Leader election is ours (see run.go): the library's exits 1 on
@@ -144,6 +161,7 @@ func newApp(ctx context.Context, o *Options, cinderClient cinder.Client, kube ku
 		broadcaster: broadcaster,
 		controller:  ctrl,
 		provisioner: prov,
+		resizer:     rs,
 		workers:     workers,
 	}
 	if o.MetricsAddress != "" {

@@ -1,0 +1,265 @@
+package resizer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/klog/v2"
+
+	"github.com/cinder-provisioner/cinder-provisioner/internal/cinder"
+	"github.com/cinder-provisioner/cinder-provisioner/internal/provisioner"
+)
+
+const giB = 1 << 30
+
+// pass runs one pass over the claim named by key, records its Event and
+// metric, and returns its result.
+func (r *Resizer) pass(ctx context.Context, key string) result {
+	ctx, cancel := context.WithTimeout(ctx, r.passTimeout)
+	defer cancel()
+	res, claim := r.resize(ctx, key)
+	r.metrics.observe(res.out)
+	if claim != nil && res.out.remembered() {
+		r.remember(claim.UID, res.wantGiB, res.reason)
+	}
+	logger := klog.FromContext(ctx).WithValues("claim", key, "outcome", res.out.String())
+	switch {
+	case res.out == retry && res.err != nil:
+		logger.Error(res.err, "Resize not finished, retrying", "reason", res.reason)
+	case res.out != idle:
+		logger.V(2).Info("Resize pass", "reason", res.reason)
+	}
+	if claim != nil && res.reason != "" && res.out.eventType() != "" {
+		r.recorder.Event(claim, res.out.eventType(), res.reason, res.message)
+	}
+	return res
+}
+
+// resize is the pass itself. It reads everything live (claim, PV, class,
+// volume) and starts from what exists: a pass cut short anywhere (a crash
+// after Cinder accepted the extend, a lost answer, a PV updated but not
+// the claim) is finished by the next one, which finds the volume already
+// grown and only completes what is left. The claim is returned for the
+// Event (nil: none is recorded).
+func (r *Resizer) resize(ctx context.Context, key string) (result, *corev1.PersistentVolumeClaim) {
+	ns, name, err := cache.SplitMetaNamespaceKey(key)
+	if err != nil {
+		return result{out: idle}, nil
+	}
+	claim, err := r.kube.CoreV1().PersistentVolumeClaims(ns).Get(ctx, name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return result{out: gone}, nil
+	}
+	if err != nil {
+		return result{out: retry, err: fmt.Errorf("read claim: %w", err)}, nil
+	}
+	if claim.Status.Phase != corev1.ClaimBound || claim.Spec.VolumeName == "" {
+		return result{out: idle}, nil
+	}
+	pv, err := r.kube.CoreV1().PersistentVolumes().Get(ctx, claim.Spec.VolumeName, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return result{out: gone}, nil
+	}
+	if err != nil {
+		return result{out: retry, err: fmt.Errorf("read PV %s: %w", claim.Spec.VolumeName, err)}, nil
+	}
+	volumeID, ok := r.ours(pv)
+	if !ok || pv.Spec.ClaimRef == nil || pv.Spec.ClaimRef.UID != claim.UID {
+		return result{out: idle}, nil
+	}
+	req, ok := claim.Spec.Resources.Requests[corev1.ResourceStorage]
+	if !ok || req.Sign() <= 0 {
+		return result{out: idle}, nil
+	}
+	wantGiB := (req.Value() + giB - 1) / giB
+	pvCap := pv.Spec.Capacity[corev1.ResourceStorage]
+	if wantGiB*giB <= pvCap.Value() {
+		// Nothing to extend: finish what an earlier pass left (the PV
+		// grown, the claim not yet), or say a shrink cannot be.
+		if alloc, ok := claim.Status.AllocatedResources[corev1.ResourceStorage]; ok && req.Cmp(alloc) < 0 && req.Cmp(pvCap) < 0 {
+			return refusal(wantGiB, ReasonShrinkUnsupported, fmt.Sprintf(
+				"The request %s is below the volume's size %s: Cinder volumes cannot shrink; the volume keeps %s. Set the request back to %s to silence this.",
+				req.String(), pvCap.String(), pvCap.String(), pvCap.String())), claim
+		}
+		return r.complete(ctx, claim, pv, volumeID), claim
+	}
+	if r.remembered(claim.UID, wantGiB) {
+		return result{out: refusedAgain}, claim
+	}
+	if res, ok := r.check(ctx, claim, pv, wantGiB); !ok {
+		return res, claim
+	}
+	res, grown := r.extend(ctx, claim, volumeID, wantGiB)
+	if grown == 0 {
+		return res, claim
+	}
+	if pv, err = r.growPV(ctx, pv, grown); err != nil {
+		if apierrors.IsNotFound(err) {
+			return result{out: gone}, claim
+		}
+		return result{out: retry, err: err}, claim
+	}
+	return r.complete(ctx, claim, pv, volumeID), claim
+}
+
+// ours returns the Cinder volume id of a PV this provisioner made.
+func (r *Resizer) ours(pv *corev1.PersistentVolume) (string, bool) {
+	ann := pv.Annotations
+	if ann[provisioner.AnnProvisionerIdentity] != r.name || ann[provisioner.AnnVolumeID] == "" {
+		return "", false
+	}
+	return ann[provisioner.AnnVolumeID], true
+}
+
+// check refuses a grow before anything changes: a class that does not
+// allow expansion, a transport whose filesystem nobody can grow.
+func (r *Resizer) check(ctx context.Context, claim *corev1.PersistentVolumeClaim, pv *corev1.PersistentVolume, wantGiB int64) (result, bool) {
+	className := pv.Spec.StorageClassName
+	if claim.Spec.StorageClassName != nil && *claim.Spec.StorageClassName != "" {
+		className = *claim.Spec.StorageClassName
+	}
+	class, err := r.kube.StorageV1().StorageClasses().Get(ctx, className, metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+		return refusal(wantGiB, ReasonExpansionNotAllowed, fmt.Sprintf(
+			"StorageClass %q is gone: without a class that sets allowVolumeExpansion: true the volume is not extended. Set the request back to %s.",
+			className, capacityString(pv))), false
+	case err != nil:
+		return result{out: retry, err: fmt.Errorf("read StorageClass %s: %w", className, err)}, false
+	case class.AllowVolumeExpansion == nil || !*class.AllowVolumeExpansion:
+		return refusal(wantGiB, ReasonExpansionNotAllowed, fmt.Sprintf(
+			"StorageClass %q does not set allowVolumeExpansion: true: the volume is not extended. Set the request back to %s, or have an admin allow expansion on the class.",
+			className, capacityString(pv))), false
+	}
+	t := transportOf(pv)
+	switch {
+	case t == transportUnknown:
+		return refusal(wantGiB, ReasonFilesystemExpansionUnsupported, fmt.Sprintf(
+			"PV %s has no iSCSI, Fibre Channel or CSI source: nothing was changed.", pv.Name)), false
+	case !isBlock(pv) && (t == transportISCSI || t == transportFC):
+		return refusal(wantGiB, ReasonFilesystemExpansionUnsupported, fmt.Sprintf(
+			"Not resized, nothing changed: PV %s is a filesystem on %s, and the kubelet's in-tree %s plugin cannot grow a filesystem (it has no node expansion), "+
+				"so a larger Cinder volume would never show in the pod. Set the request back to %s. For volumes that must grow use volumeMode: Block "+
+				"(the provisioner resizes those), or make a new, larger claim and copy the data.",
+			pv.Name, t, t, capacityString(pv))), false
+	}
+	return result{}, true
+}
+
+// extend brings the Cinder volume to at least wantGiB and returns its size
+// (0 when it is not there: the result says why).
+func (r *Resizer) extend(ctx context.Context, claim *corev1.PersistentVolumeClaim, id string, wantGiB int64) (result, int64) {
+	v, err := r.cinder.GetVolume(ctx, id)
+	if err != nil {
+		return r.cinderFailed(claim, wantGiB, id, err), 0
+	}
+	before, sent := v.SizeGiB, false
+	switch v.Status {
+	case cinder.StatusExtending:
+		// An extend of ours (an earlier pass, a lost answer) or an admin's:
+		// wait for it, then look at the size.
+	case cinder.StatusInUse, cinder.StatusAvailable:
+		if int64(v.SizeGiB) >= wantGiB {
+			return result{}, int64(v.SizeGiB) // an earlier pass extended it
+		}
+		if err := r.cinder.ExtendVolume(ctx, id, int(wantGiB)); err != nil {
+			return r.cinderFailed(claim, wantGiB, id, err), 0
+		}
+		sent = true
+	case cinder.StatusErrorExtending:
+		return extendFailed(id, v.SizeGiB), 0
+	default:
+		return result{out: retry, reason: ReasonVolumeNotExtendable, message: fmt.Sprintf(
+			"Cinder volume %s is %s, a status Cinder does not extend from; the resize is retried when it is in-use again.", id, v.Status)}, 0
+	}
+	v, err = r.cinder.WaitForVolumeStatus(ctx, id, cinder.StatusInUse, cinder.StatusAvailable)
+	var vse *cinder.VolumeStatusError
+	var we *cinder.WaitError
+	switch {
+	case errors.As(err, &vse) && vse.Status == cinder.StatusErrorExtending:
+		return extendFailed(id, before), 0
+	case errors.As(err, &we):
+		return result{out: inProgress}, 0
+	case err != nil:
+		return r.cinderFailed(claim, wantGiB, id, err), 0
+	}
+	if int64(v.SizeGiB) < wantGiB && !sent {
+		// The extend waited for was not ours for this size (an earlier
+		// pass for a smaller request, an admin's): the next pass extends.
+		return result{out: inProgress}, 0
+	}
+	if int64(v.SizeGiB) < wantGiB {
+		return refusal(wantGiB, ReasonExtendRefused, fmt.Sprintf(
+			"Cinder accepted the extend of volume %s to %d GiB but put it back %s at %d GiB: its scheduler found no backend able to extend it "+
+				"(a backend that does not support extending an attached volume, online_extend_support False, or one without room). "+
+				"Cinder's user messages say which: cinder --os-volume-api-version 3.3 message-list --resource_uuid %s. Nothing else changed.",
+			id, wantGiB, v.Status, v.SizeGiB, id)), 0
+	}
+	return result{}, int64(v.SizeGiB)
+}
+
+func extendFailed(id string, size int) result {
+	return result{out: retry, reason: ReasonExtendFailed, message: fmt.Sprintf(
+		"Cinder volume %s is error_extending: its backend failed to extend it (Cinder's volume log says why); it is still %d GiB and its data and export are as before. "+
+			"Once the backend is fixed an admin resets it: cinder reset-state --state in-use %s (or openstack volume set --state in-use %s); the resize is then retried.",
+		id, size, id, id)}
+}
+
+// cinderFailed turns a failed Cinder request into a result.
+func (r *Resizer) cinderFailed(claim *corev1.PersistentVolumeClaim, wantGiB int64, id string, err error) result {
+	switch {
+	case errors.Is(err, cinder.ErrOnlineExtendUnsupported):
+		return refusal(wantGiB, ReasonOnlineExtendUnsupported, fmt.Sprintf(
+			"Not resized, nothing changed: Cinder volume %s is exported (in-use) and this Cinder does not offer microversion %s, which extending an attached volume needs (%v). "+
+				"The provisioner never unexports a live PV to extend it. Upgrade Cinder, or make a new, larger claim and copy the data.",
+			id, cinder.MicroversionExtendInUse, err))
+	case errors.Is(err, cinder.ErrNotFound):
+		return refusal(wantGiB, ReasonVolumeGone, fmt.Sprintf("Cinder volume %s of this claim's PV does not exist: %v.", id, err))
+	case errors.Is(err, cinder.ErrQuotaExceeded):
+		return result{out: retry, reason: ReasonQuotaExceeded, err: err, message: fmt.Sprintf(
+			"Cinder refused to extend volume %s to %d GiB for lack of quota (%v); the volume is unchanged. Raise the project's gigabytes quota or set the request back; the resize is retried with backoff.",
+			id, wantGiB, err)}
+	case errors.Is(err, cinder.ErrInvalid):
+		return refusal(wantGiB, ReasonCinderRejected, fmt.Sprintf("Cinder refused to extend volume %s to %d GiB: %v.", id, wantGiB, err))
+	}
+	return result{out: retry, reason: ReasonCinderUnavailable, err: err, message: fmt.Sprintf(
+		"Cannot extend Cinder volume %s now (%v); retried with backoff.", id, err)}
+}
+
+// refusal is a final refusal of this request (pass remembers it).
+func refusal(wantGiB int64, reason, msg string) result {
+	return result{out: refused, reason: reason, message: msg, wantGiB: wantGiB}
+}
+
+// growPV sets the PV's capacity to sizeGiB unless it shows as much already.
+func (r *Resizer) growPV(ctx context.Context, pv *corev1.PersistentVolume, sizeGiB int64) (*corev1.PersistentVolume, error) {
+	want := *resource.NewQuantity(sizeGiB*giB, resource.BinarySI)
+	if have := capacityOf(pv); have.Cmp(want) >= 0 {
+		return pv, nil
+	}
+	pv = pv.DeepCopy()
+	if pv.Spec.Capacity == nil {
+		pv.Spec.Capacity = corev1.ResourceList{}
+	}
+	pv.Spec.Capacity[corev1.ResourceStorage] = want
+	updated, err := r.kube.CoreV1().PersistentVolumes().Update(ctx, pv, metav1.UpdateOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("update capacity of PV %s to %s: %w", pv.Name, want.String(), err)
+	}
+	return updated, nil
+}
+
+func capacityOf(pv *corev1.PersistentVolume) resource.Quantity {
+	return pv.Spec.Capacity[corev1.ResourceStorage]
+}
+
+func capacityString(pv *corev1.PersistentVolume) string {
+	q := capacityOf(pv)
+	return q.String()
+}
