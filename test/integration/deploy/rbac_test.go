@@ -236,6 +236,9 @@ func TestBaseRBACIsEnoughForTheProvisionerAndNoMore(t *testing.T) {
 			{"list", "", "persistentvolumeclaims", ""},
 			{"watch", "", "persistentvolumeclaims", ""},
 			{"update", "", "persistentvolumeclaims", claimsNS},
+			// the resizer: a grown claim's status, its class
+			{"update", "", "persistentvolumeclaims/status", claimsNS},
+			{"get", "storage.k8s.io", "storageclasses", ""},
 			{"list", "storage.k8s.io", "storageclasses", ""},
 			{"watch", "storage.k8s.io", "storageclasses", ""},
 			{"get", "", "nodes", ""},
@@ -271,6 +274,8 @@ func TestBaseRBACIsEnoughForTheProvisionerAndNoMore(t *testing.T) {
 			{"create", "", "persistentvolumeclaims", claimsNS},
 			{"delete", "", "persistentvolumeclaims", claimsNS},
 			{"patch", "", "persistentvolumeclaims", claimsNS},
+			{"patch", "", "persistentvolumeclaims/status", claimsNS},
+			{"update", "", "persistentvolumes/status", ""},
 			{"create", "storage.k8s.io", "storageclasses", ""},
 			{"delete", "storage.k8s.io", "storageclasses", ""},
 			{"list", "", "nodes", ""},
@@ -345,9 +350,15 @@ func TestBaseRBACIsEnoughForTheProvisionerAndNoMore(t *testing.T) {
 	immediate := storageClass(t, s, name, map[string]string{"type": "tgtfile"}, storagev1.VolumeBindingImmediate)
 	otherNamespace := storageClass(t, s, name, map[string]string{"type": "tgtfile", "chapSecretNamespace": chapNS}, storagev1.VolumeBindingImmediate)
 	// No scheduler here: the claim carries the annotation the scheduler
-	// would set. The node does not exist; the provisioner's get of it must
-	// be allowed (a 404 is fine, a 403 is not).
+	// would set, naming a Node object made here; the provisioner's get of
+	// it must be allowed (a 403 refuses the claim; a 404 would send it back
+	// to the scheduler).
 	delayed := storageClass(t, s, name, map[string]string{"type": "tgtfile"}, storagev1.VolumeBindingWaitForFirstConsumer)
+	node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "node-" + in.id}}
+	if _, err := s.Kube.CoreV1().Nodes().Create(context.Background(), node, metav1.CreateOptions{}); err != nil {
+		t.Fatalf("create node: %v", err)
+	}
+	t.Cleanup(func() { _ = s.Kube.CoreV1().Nodes().Delete(context.Background(), node.Name, metav1.DeleteOptions{}) })
 
 	type want struct {
 		class, secretNS string
