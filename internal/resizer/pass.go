@@ -2,6 +2,7 @@ package resizer
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -9,6 +10,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
 
@@ -243,12 +245,17 @@ func (r *Resizer) growPV(ctx context.Context, pv *corev1.PersistentVolume, sizeG
 	if have := capacityOf(pv); have.Cmp(want) >= 0 {
 		return pv, nil
 	}
-	pv = pv.DeepCopy()
-	if pv.Spec.Capacity == nil {
-		pv.Spec.Capacity = corev1.ResourceList{}
+	// A merge patch of the capacity alone, conditional on the PV being the
+	// one read (resourceVersion): a PV changed meanwhile is a conflict and
+	// the next pass reads it again.
+	patch, err := json.Marshal(map[string]any{
+		"metadata": map[string]any{"resourceVersion": pv.ResourceVersion},
+		"spec":     map[string]any{"capacity": map[string]any{string(corev1.ResourceStorage): want.String()}},
+	})
+	if err != nil {
+		return nil, err
 	}
-	pv.Spec.Capacity[corev1.ResourceStorage] = want
-	updated, err := r.kube.CoreV1().PersistentVolumes().Update(ctx, pv, metav1.UpdateOptions{})
+	updated, err := r.kube.CoreV1().PersistentVolumes().Patch(ctx, pv.Name, types.MergePatchType, patch, metav1.PatchOptions{})
 	if err != nil {
 		return nil, fmt.Errorf("update capacity of PV %s to %s: %w", pv.Name, want.String(), err)
 	}

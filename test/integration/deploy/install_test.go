@@ -3,6 +3,7 @@ package deploy
 import (
 	"context"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	authenticationv1 "k8s.io/api/authentication/v1"
@@ -208,9 +209,10 @@ func (a access) String() string {
 
 // can asks the API server whether the ServiceAccount may do a.
 func (sa serviceAccount) can(ctx context.Context, a access) (bool, error) {
+	resource, subresource, _ := strings.Cut(a.resource, "/") // "persistentvolumeclaims/status"
 	r, err := sa.client.AuthorizationV1().SelfSubjectAccessReviews().Create(ctx, &authorizationv1.SelfSubjectAccessReview{
 		Spec: authorizationv1.SelfSubjectAccessReviewSpec{ResourceAttributes: &authorizationv1.ResourceAttributes{
-			Namespace: a.namespace, Verb: a.verb, Group: a.group, Resource: a.resource,
+			Namespace: a.namespace, Verb: a.verb, Group: a.group, Resource: resource, Subresource: subresource,
 		}},
 	}, metav1.CreateOptions{})
 	if err != nil {
