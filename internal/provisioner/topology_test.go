@@ -183,4 +183,3 @@ func TestSanitizeZone(t *testing.T) {
 		}
 	}
 }
-

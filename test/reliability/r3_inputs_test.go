@@ -59,7 +59,7 @@ var r3Reasons = map[string]bool{
 	"UnsupportedTransport": true, "InvalidConnectionInfo": true, "CinderVolumeNameConflict": true,
 	"InvalidNodeAnnotation": true, "CinderVolumeStuck": true, "CinderVolumeMismatch": true,
 	"SecretConflict": true, "CinderUnavailable": true, "CinderProvisioningFailed": true,
-	"PartialConnectionInfo": true,
+	"PartialConnectionInfo": true, "InvalidDataSource": true, "SelectedNodeGone": true, "InvalidAvailabilityZone": true,
 }
 
 // r3Want is what a bad input must come to.
@@ -338,7 +338,7 @@ func r3Entries() []*r3Entry {
 		},
 		{
 			name: "availability zone that does not exist", params: map[string]string{"availability": "r3-no-such-zone"},
-			reason: "CinderRequestRejected", message: "Availability zone 'r3-no-such-zone' is invalid",
+			reason: "InvalidAvailabilityZone", message: "Availability zone 'r3-no-such-zone' is invalid",
 		},
 		{
 			name: "volume type whose backend is down", setup: r3DownType,
@@ -427,14 +427,15 @@ func r3Entries() []*r3Entry {
 				group := "example.com"
 				pvc.Spec.DataSourceRef = &corev1.TypedObjectReference{APIGroup: &group, Kind: "Foo", Name: "foo"}
 			},
-			reason: "UnsupportedClaim", message: "cloning or restoring from a data source is not supported",
+			// a volume populator's: left to it
+			want: r3Own, check: r3PopulatorLeftAlone,
 		},
 		{
 			name: "clone of another claim (dataSource PVC)",
 			claim: func(_ *r3Run, _ *r3Entry, pvc *corev1.PersistentVolumeClaim) {
 				pvc.Spec.DataSource = &corev1.TypedLocalObjectReference{Kind: "PersistentVolumeClaim", Name: "r3-source"}
 			},
-			reason: "UnsupportedClaim", message: "cloning or restoring from a data source is not supported",
+			reason: "InvalidDataSource", message: "the claim to clone", // r3-source does not exist
 		},
 
 		// PVs

@@ -42,7 +42,9 @@ func TestCreateFromSource(t *testing.T) {
 		{"restore of an unknown snapshot", func(string, string) cinder.CreateRequest {
 			return cinder.CreateRequest{SnapshotID: "5a000000-0000-4000-8000-00000000dead", SizeGiB: 2}
 		}, cinder.StatusAvailable, "", cinder.ErrNotFound, "Snapshot", ""},
-		{"unknown zone", func(string, string) cinder.CreateRequest { return cinder.CreateRequest{SizeGiB: 1, AvailabilityZone: "atlantis"} }, cinder.StatusAvailable, "", cinder.ErrInvalid, "Availability zone 'atlantis' is invalid.", ""},
+		{"unknown zone", func(string, string) cinder.CreateRequest {
+			return cinder.CreateRequest{SizeGiB: 1, AvailabilityZone: "atlantis"}
+		}, cinder.StatusAvailable, "", cinder.ErrInvalid, "Availability zone 'atlantis' is invalid.", ""},
 		{"no zone: the default", func(string, string) cinder.CreateRequest { return cinder.CreateRequest{SizeGiB: 1} }, cinder.StatusAvailable, "", nil, "", "nova"},
 	}
 	for _, tc := range tests {
