@@ -154,7 +154,16 @@ class TgtFileDriver(driver.VolumeDriver):
         self._truncate(volume, volume['size'])
 
     def extend_volume(self, volume, new_size):
+        # What LVMVolumeDriver does: grow the backing store, then have the
+        # target re-read it (TgtAdm.extend_target: tgt-admin --update IQN -f
+        # for a volume with attachments, which re-creates the target: tgtd
+        # reads a LUN's size only when the LUN is made).
         self._truncate(volume, new_size)
+        try:
+            self.target_driver.extend_target(volume)
+        except Exception:
+            LOG.exception('Error extending target after volume resize.')
+            raise exception.TargetUpdateFailed(volume_id=volume.id)
 
     def delete_volume(self, volume):
         try:
@@ -231,7 +240,9 @@ class TgtFileDriver(driver.VolumeDriver):
                            'max_over_subscription_ratio': 20.0,
                            'thin_provisioning_support': True,
                            'thick_provisioning_support': False,
-                           'multiattach': True, 'QoS_support': False}]}
+                           'multiattach': True, 'QoS_support': False,
+                           # extends in-use volumes (extend_volume above)
+                           'online_extend_support': True}]}
         return self._stats
 EOF
 

@@ -86,8 +86,8 @@ func (r *Resizer) resize(ctx context.Context, key string) (result, *corev1.Persi
 		// grown, the claim not yet), or say a shrink cannot be.
 		if alloc, ok := claim.Status.AllocatedResources[corev1.ResourceStorage]; ok && req.Cmp(alloc) < 0 && req.Cmp(pvCap) < 0 {
 			return refusal(wantGiB, ReasonShrinkUnsupported, fmt.Sprintf(
-				"The request %s is below the volume's size %s: Cinder volumes cannot shrink; the volume keeps %s. Set the request back to %s to silence this.",
-				req.String(), pvCap.String(), pvCap.String(), pvCap.String())), claim
+				"The request %s is below the volume's size %s: Cinder volumes cannot shrink; the volume keeps %s.",
+				req.String(), pvCap.String(), pvCap.String())), claim
 		}
 		return r.complete(ctx, claim, pv, volumeID), claim
 	}
@@ -130,14 +130,14 @@ func (r *Resizer) check(ctx context.Context, claim *corev1.PersistentVolumeClaim
 	switch {
 	case apierrors.IsNotFound(err):
 		return refusal(wantGiB, ReasonExpansionNotAllowed, fmt.Sprintf(
-			"StorageClass %q is gone: without a class that sets allowVolumeExpansion: true the volume is not extended. Set the request back to %s.",
-			className, capacityString(pv))), false
+			"StorageClass %q is gone: without a class that sets allowVolumeExpansion: true the volume is not extended. %s",
+			className, keeps(pv))), false
 	case err != nil:
 		return result{out: retry, err: fmt.Errorf("read StorageClass %s: %w", className, err)}, false
 	case class.AllowVolumeExpansion == nil || !*class.AllowVolumeExpansion:
 		return refusal(wantGiB, ReasonExpansionNotAllowed, fmt.Sprintf(
-			"StorageClass %q does not set allowVolumeExpansion: true: the volume is not extended. Set the request back to %s, or have an admin allow expansion on the class.",
-			className, capacityString(pv))), false
+			"StorageClass %q does not set allowVolumeExpansion: true: the volume is not extended; an admin can allow expansion on the class. %s",
+			className, keeps(pv))), false
 	}
 	t := transportOf(pv)
 	switch {
@@ -147,9 +147,9 @@ func (r *Resizer) check(ctx context.Context, claim *corev1.PersistentVolumeClaim
 	case !isBlock(pv) && (t == transportISCSI || t == transportFC):
 		return refusal(wantGiB, ReasonFilesystemExpansionUnsupported, fmt.Sprintf(
 			"Not resized, nothing changed: PV %s is a filesystem on %s, and the kubelet's in-tree %s plugin cannot grow a filesystem (it has no node expansion), "+
-				"so a larger Cinder volume would never show in the pod. Set the request back to %s. For volumes that must grow use volumeMode: Block "+
+				"so a larger Cinder volume would never show in the pod. %s For volumes that must grow use volumeMode: Block "+
 				"(the provisioner resizes those), or make a new, larger claim and copy the data.",
-			pv.Name, t, t, capacityString(pv))), false
+			pv.Name, t, t, keeps(pv))), false
 	}
 	return result{}, true
 }
@@ -266,7 +266,11 @@ func capacityOf(pv *corev1.PersistentVolume) resource.Quantity {
 	return pv.Spec.Capacity[corev1.ResourceStorage]
 }
 
-func capacityString(pv *corev1.PersistentVolume) string {
+// keeps says what a refused claim is left with. Kubernetes lets a request
+// go down only to above status.capacity (validation.go
+// ValidatePersistentVolumeClaimUpdate), so it cannot be taken back; the
+// refusal is remembered and not repeated for the same request.
+func keeps(pv *corev1.PersistentVolume) string {
 	q := capacityOf(pv)
-	return q.String()
+	return fmt.Sprintf("The claim keeps working at %s and its status is untouched; the larger request stays unmet (Kubernetes does not let a request go back to its status.capacity) and is not tried again until it changes.", q.String())
 }
