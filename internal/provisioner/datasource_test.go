@@ -349,6 +349,7 @@ func TestCloneClaimDeleted(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, state, err := e.p.Provision(e.ctx, opts)
+	//nolint:errorlint // the library tells an IgnoredError by type assertion: so must the test
 	if _, ok := err.(*controller.IgnoredError); !ok || state != controller.ProvisioningFinished {
 		t.Fatalf("after delete = %v, %v; want forgotten", state, err)
 	}
@@ -401,6 +402,7 @@ func TestPopulatorDataSourceIgnored(t *testing.T) {
 			claim := newClaim(claimSpec{})
 			claim.Spec.DataSourceRef = &ref
 			pv, state, err := e.provision(options(claim, newClass(nil)))
+			//nolint:errorlint // the library tells an IgnoredError by type assertion: so must the test
 			if _, ok := err.(*controller.IgnoredError); !ok || pv != nil || state != controller.ProvisioningFinished {
 				t.Fatalf("Provision = %v, %v, %v; want a bare *controller.IgnoredError", pv, state, err)
 			}

@@ -132,7 +132,7 @@ func (p *Provisioner) pinZone(ctx context.Context, opts controller.ProvisionOpti
 func sanitizeZone(zone string) string {
 	b := []byte(zone)
 	for i, c := range b {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+		if !labelChar(c) {
 			b[i] = '-'
 		}
 	}
@@ -145,6 +145,10 @@ func sanitizeZone(zone string) string {
 		return ""
 	}
 	return s
+}
+
+func labelChar(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-'
 }
 
 // invalidZone reports Cinder's refusal of an unknown availability zone
