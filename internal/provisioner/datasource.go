@@ -11,6 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/klog/v2"
 	"sigs.k8s.io/sig-storage-lib-external-provisioner/v13/controller"
 
 	"github.com/cinder-provisioner/cinder-provisioner/internal/cinder"
@@ -334,4 +335,29 @@ func rescheduleIfNodeGone(out outcome, err error) outcome {
 		return rescheduled
 	}
 	return out
+}
+
+// dataSourceOrMade is dataSourceFor, except that a source that cannot be
+// used any more (the claim to clone deleted, the snapshot gone) does not
+// matter when the claim's volume was already made from it by an earlier
+// attempt (its export, say, failed): that volume, found by name, records
+// its source, and the next step reuses it. Refusing there would delete a
+// finished clone whose source is gone for good.
+func (p *Provisioner) dataSourceOrMade(ctx context.Context, opts controller.ProvisionOptions, sizeGiB int) (*source, error) {
+	src, err := p.dataSourceFor(ctx, opts, sizeGiB)
+	var se *sourceError
+	if !errors.As(err, &se) {
+		return src, err
+	}
+	vol, ferr := p.cinder.FindVolumeByName(ctx, opts.PVName)
+	if ferr != nil || vol.Metadata[MetaClusterID] != p.clusterID || !cinder.CloneSourceStatus(vol.Status) {
+		return nil, err
+	}
+	_, kind, name, _, _ := claimDataSource(opts.PVC)
+	made := &source{kind: kind, name: name, volumeID: vol.Metadata[MetaSourceVolume], snapshotID: vol.Metadata[MetaSourceSnapshot]}
+	if (kind == kindClaim) != (made.volumeID != "") || (kind == kindSnapshot) != (made.snapshotID != "") {
+		return nil, err
+	}
+	klog.FromContext(ctx).V(2).Info("Data source not usable, but the claim's volume was made from it already", "volumeID", vol.ID, "source", made.String(), "reason", se.Error())
+	return made, nil
 }

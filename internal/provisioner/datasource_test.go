@@ -612,3 +612,32 @@ func TestSourceRefusalIsRetried(t *testing.T) {
 		t.Fatalf("after the source is Bound: %v", err)
 	}
 }
+
+// A clone made, whose export failed, and whose source claim is deleted
+// before the retry: the finished clone is bound, not removed.
+func TestCloneMadeThenSourceDeleted(t *testing.T) {
+	e := newEnv(t)
+	srcID := e.addSource(sourceSpec{})
+	opts := options(cloneClaim("1Gi"), newClass(nil))
+	e.cinder.FailNext(fake.OpExport, cinder.NewError("export volume", "", cinder.ErrUnavailable, "tgtd down"))
+	if _, state, err := e.provision(opts); err == nil || state != controller.ProvisioningInBackground {
+		t.Fatalf("first attempt = %v, %v; want InBackground", state, err)
+	}
+	if slices.Contains(e.sourceFinalizers(), FinalizerCloneSource) {
+		t.Fatal("source still protected once the clone exists")
+	}
+	if err := e.kube.CoreV1().PersistentVolumeClaims("app").Delete(e.ctx, srcClaimName, metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	e.drainEvents()
+	pv, state, err := e.provision(opts)
+	if err != nil || state != controller.ProvisioningFinished {
+		t.Fatalf("retry = %v, %v; want a PV", state, err)
+	}
+	if v, _ := e.cinder.Volume(pv.Annotations[AnnVolumeID]); v.SourceVolumeID != srcID {
+		t.Errorf("PV's volume %+v is not the clone of %s", v, srcID)
+	}
+	if n := len(e.calls(fake.OpCreateVolume)); n != 1 {
+		t.Errorf("%d creates, want 1", n)
+	}
+}

@@ -132,7 +132,7 @@ func (p *Provisioner) request(ctx context.Context, opts controller.ProvisionOpti
 	if err := p.checkCephSecret(ctx, mp); err != nil {
 		return nil, err
 	}
-	src, err := p.dataSourceFor(ctx, opts, sizeGiB)
+	src, err := p.dataSourceOrMade(ctx, opts, sizeGiB)
 	if err != nil {
 		return nil, err
 	}
