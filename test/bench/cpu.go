@@ -86,6 +86,29 @@ func (s cpuSample) since(o cpuSample) cpuUse {
 	return u
 }
 
+// groups of components, for the CPU split of the report
+var cpuGroups = []struct {
+	Name  string
+	Comps []string
+}{
+	{"Cinder", []string{"cinder-api", "cinder-volume", "cinder-scheduler", "mariadb", "rabbitmq", "tgtd"}},
+	{"Kubernetes", []string{"kube-apiserver", "etcd", "kube-controller-manager"}},
+	{"cinder-provisioner", []string{"cinder-provisioner"}},
+}
+
+// group sums the CPU seconds of a group of components.
+func (u cpuUse) group(name string) float64 {
+	total := 0.0
+	for _, g := range cpuGroups {
+		if g.Name == name {
+			for _, c := range g.Comps {
+				total += u.ByComp[c]
+			}
+		}
+	}
+	return total
+}
+
 func (u cpuUse) String() string {
 	keys := make([]string, 0, len(u.ByComp))
 	for k, v := range u.ByComp {

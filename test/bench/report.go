@@ -73,6 +73,16 @@ func (r *report) write(doc string) error {
 			h := p.Phases[k]
 			fmt.Fprintf(w, "| %s | %.0f | %s | %s | %s |\n", k, h.count, ms(h.sum/max(h.count, 1)), ms(h.quantile(0.5)), ms(h.quantile(0.95)))
 		}
+		if f := p.Floor; f != nil {
+			fmt.Fprintf(w, "\nCPU seconds used on the machine (2 cores) while binding and while deleting, by whom (`/proc`; the machine was %.0f%%/%.0f%% busy during our run, %.0f%%/%.0f%% during the floor's):\n\n",
+				100*p.BindCPU.Busy, 100*p.DeleteCPU.Busy, 100*f.BindCPU.Busy, 100*f.DeleteCPU.Busy)
+			fmt.Fprintf(w, "| | ours, bind | floor, bind | ours, delete | floor, delete |\n|---|---|---|---|---|\n")
+			for _, g := range cpuGroups {
+				fmt.Fprintf(w, "| %s | %.1f s | %.1f s | %.1f s | %.1f s |\n", g.Name, p.BindCPU.group(g.Name), f.BindCPU.group(g.Name), p.DeleteCPU.group(g.Name), f.DeleteCPU.group(g.Name))
+			}
+			fmt.Fprintf(w, "\nThe floor per volume: create %s, wait %s, export %s; unexport %s, delete and wait %s; Cinder requests %.1f to bind, %.1f to delete.\n",
+				ms(f.Steps["create"]), ms(f.Steps["wait"]), ms(f.Steps["export"]), ms(f.Steps["unexport"]), ms(f.Steps["delete"]), f.CallsBind, f.CallsDelete)
+		}
 		fmt.Fprintf(w, "\n![Time to Bound](performance-bind.png)\n\n")
 	}
 	if len(r.Sweep) > 0 {
