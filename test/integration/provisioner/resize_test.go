@@ -3,6 +3,7 @@ package provisioner
 import (
 	"context"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -169,4 +170,74 @@ func TestResizeFilesystemISCSIClaimIsRefusedAndNothingChanges(t *testing.T) {
 	if size, err := e.loginFromPV(pv); err != nil || size != 1<<30 {
 		t.Errorf("login: %d bytes, %v; want 1 GiB", size, err)
 	}
+}
+
+// TestResizeKilledAfterExtendIsFinishedByTheNextProcess: the provisioner is
+// killed -9 right after Cinder accepted os-extend, before it heard the
+// answer or touched the PV. Cinder finishes the extend; the next process
+// finds the volume at the new size and only completes the PV and the claim:
+// it sends no os-extend of its own, and the LUN reads 2 GiB.
+func TestResizeKilledAfterExtendIsFinishedByTheNextProcess(t *testing.T) {
+	e := newEnv(t)
+	proxy := e.s.NewCinderProxy(t)
+	var first *framework.Process
+	first = e.provisioner("provisioner-1", "--cloud-config", e.s.CloudConfVia(t, proxy))
+	class := e.storageClass("tgtfile", nil, expandable)
+	block := corev1.PersistentVolumeBlock
+	pvc := e.claim("killed-mid-resize", class, "1Gi", func(c *corev1.PersistentVolumeClaim) { c.Spec.VolumeMode = &block })
+	pv := e.waitBound(pvc)
+
+	proxy.AfterApplied(isPost("/action", "os-extend"), func() { first.Kill(t) })
+	e.grow(pvc, "2Gi")
+	proxy.Fired(t, resizeTimeout)
+	if got := e.getPV(pv.Name).Spec.Capacity[corev1.ResourceStorage]; got.Cmp(resource.MustParse("1Gi")) != 0 {
+		t.Fatalf("PV capacity %s right after the kill, want 1Gi (the process died before the PV update)", got.String())
+	}
+	framework.Eventually(t, resizeTimeout, "Cinder never finished the extend", func(ctx context.Context) (bool, error) {
+		v, err := volumes.Get(ctx, e.cinder, pv.Annotations["cinder.openstack.org/volume-id"]).Extract()
+		return err == nil && v.Size == 2 && v.Status == "in-use", err
+	})
+
+	// The second process goes through a proxy that counts its os-extends.
+	second := e.s.NewCinderProxy(t)
+	var extends atomicCount
+	second.AfterApplied(func(r framework.ProxyRequest) bool {
+		if isPost("/action", "os-extend")(r) {
+			extends.add()
+		}
+		return false
+	}, func() {})
+	start := time.Now()
+	e.provisioner("provisioner-2", "--cloud-config", e.s.CloudConfVia(t, second))
+	framework.Eventually(t, resizeTimeout, "claim never showed 2Gi after the restart", func(ctx context.Context) (bool, error) {
+		c, err := e.s.Kube.CoreV1().PersistentVolumeClaims(e.ns).Get(ctx, pvc.Name, metav1.GetOptions{})
+		if err != nil {
+			return false, err
+		}
+		q := c.Status.Capacity[corev1.ResourceStorage]
+		return q.Cmp(resource.MustParse("2Gi")) == 0, nil
+	})
+	t.Logf("claim shows 2Gi %s after the restart", time.Since(start).Round(time.Millisecond))
+	if n := extends.get(); n != 0 {
+		t.Errorf("the restarted process sent %d os-extend, want 0 (the volume was already 2 GiB)", n)
+	}
+	pv = e.getPV(pv.Name)
+	if got := pv.Spec.Capacity[corev1.ResourceStorage]; got.Cmp(resource.MustParse("2Gi")) != 0 {
+		t.Errorf("PV capacity %s, want 2Gi", got.String())
+	}
+	if size, err := e.loginFromPV(pv); err != nil || size != 2<<30 {
+		t.Errorf("login after the restart: %d bytes, %v; want 2 GiB", size, err)
+	}
+}
+
+type atomicCount struct {
+	mu sync.Mutex
+	n  int
+}
+
+func (c *atomicCount) add() { c.mu.Lock(); c.n++; c.mu.Unlock() }
+func (c *atomicCount) get() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n
 }
