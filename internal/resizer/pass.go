@@ -227,6 +227,13 @@ func (r *Resizer) cinderFailed(claim *corev1.PersistentVolumeClaim, wantGiB int6
 		return result{out: retry, reason: ReasonQuotaExceeded, err: err, message: fmt.Sprintf(
 			"Cinder refused to extend volume %s to %d GiB for lack of quota (%v); the volume is unchanged. Raise the project's gigabytes quota or set the request back; the resize is retried with backoff.",
 			id, wantGiB, err)}
+	case errors.Is(err, cinder.ErrUnauthorized):
+		// Cinder's policy can forbid extending attached volumes
+		// (volume_extension:volume_actions:extend_attached_volume), or the
+		// credentials are refused: an admin has to act either way.
+		return refusal(wantGiB, ReasonCinderRejected, fmt.Sprintf(
+			"Cinder refused to extend volume %s to %d GiB (%v): its policy may forbid extending attached volumes (volume_extension:volume_actions:extend_attached_volume), or the provisioner's credentials lack the right.",
+			id, wantGiB, err))
 	case errors.Is(err, cinder.ErrInvalid):
 		return refusal(wantGiB, ReasonCinderRejected, fmt.Sprintf("Cinder refused to extend volume %s to %d GiB: %v.", id, wantGiB, err))
 	}

@@ -81,6 +81,12 @@ func TestResizePaths(t *testing.T) {
 				e.cinder.FailNext(fake.OpExtendVolume, cinder.NewError("extend volume", e.volumeID, cinder.ErrInvalid, "Invalid input received: no"))
 			},
 			want: refused, event: "Warning CinderRequestRejected", msg: "Invalid input received", calls: []string{fake.OpGetVolume, fake.OpExtendVolume}},
+		{name: "Cinder's policy forbids extending attached volumes", spec: spec{block: true},
+			setup: func(e *env) {
+				e.cinder.FailNext(fake.OpExtendVolume, cinder.NewError("extend volume", e.volumeID, cinder.ErrUnauthorized,
+					"Policy doesn't allow volume_extension:volume_actions:extend_attached_volume to be performed."))
+			},
+			want: refused, event: "Warning CinderRequestRejected", msg: "extend_attached_volume", calls: []string{fake.OpGetVolume, fake.OpExtendVolume}},
 		{name: "Cinder down", spec: spec{block: true}, setup: func(e *env) { e.cinder.SetDown(true) },
 			want: retry, event: "Warning CinderUnavailable", calls: []string{fake.OpGetVolume}},
 		{name: "volume in maintenance", spec: spec{block: true, status: "maintenance"},
