@@ -85,6 +85,9 @@ func (r *Resizer) resize(ctx context.Context, key string) (result, *corev1.Persi
 		// Nothing to extend: finish what an earlier pass left (the PV
 		// grown, the claim not yet), or say a shrink cannot be.
 		if alloc, ok := claim.Status.AllocatedResources[corev1.ResourceStorage]; ok && req.Cmp(alloc) < 0 && req.Cmp(pvCap) < 0 {
+			if r.remembered(claim.UID, wantGiB) {
+				return result{out: refusedAgain}, claim
+			}
 			return refusal(wantGiB, ReasonShrinkUnsupported, fmt.Sprintf(
 				"The request %s is below the volume's size %s: Cinder volumes cannot shrink; the volume keeps %s.",
 				req.String(), pvCap.String(), pvCap.String())), claim

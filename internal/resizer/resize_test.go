@@ -220,6 +220,25 @@ func TestRefusalIsRememberedUntilTheRequestChanges(t *testing.T) {
 	}
 }
 
+// TestShrinkIsRefusedOnce: the shrink Event is not repeated.
+func TestShrinkIsRefusedOnce(t *testing.T) {
+	e := newEnv(t, spec{source: "csi", request: "1500Mi", pvCap: "2Gi", volumeSize: 2})
+	c := e.claim()
+	c.Status.AllocatedResources = corev1.ResourceList{corev1.ResourceStorage: e.pv().Spec.Capacity[corev1.ResourceStorage]}
+	if _, err := e.kube.CoreV1().PersistentVolumeClaims(testNamespace).UpdateStatus(e.ctx, c, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if res := e.r.pass(e.ctx, testKey); res.out != refused {
+		t.Fatalf("first pass %s", res.out)
+	}
+	if res := e.r.pass(e.ctx, testKey); res.out != refusedAgain {
+		t.Fatalf("second pass %s, want refusedAgain", res.out)
+	}
+	if ev := e.drainEvents(); len(ev) != 1 {
+		t.Errorf("events %v, want one", ev)
+	}
+}
+
 // TestInterruptedExtendIsFinished: a crash right after Cinder accepted the
 // extend, or a lost answer: the next pass finds the volume extending or
 // grown and finishes without a second os-extend.
