@@ -183,6 +183,10 @@ func (b *bench) start(cfg config, label string, workers int) (*proc, error) {
 		return nil, err
 	}
 	cmd := exec.Command(b.bin, args...)
+	if pinned != "" {
+		// taskset execs the binary: the PID is the provisioner's
+		cmd = exec.Command("taskset", append([]string{"-c", pinned, b.bin}, args...)...)
+	}
 	cmd.Stdout, cmd.Stderr = f, f
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	p := &proc{cmd: cmd, log: logPath, metrics: fmt.Sprintf("http://127.0.0.1:%d/metrics", port), done: make(chan struct{})}

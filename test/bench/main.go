@@ -43,6 +43,7 @@ type config struct {
 	only        map[string]bool
 	doc         string
 	binary      string
+	pin         bool
 	timeout     time.Duration
 }
 
@@ -60,6 +61,7 @@ func main() {
 	flag.StringVar(&extra, "provisioner-args", "", "more provisioner flags, space-separated")
 	flag.StringVar(&only, "only", "p1,p2,p3", "parts to run")
 	flag.StringVar(&cfg.binary, "provisioner-binary", "", "provisioner binary (empty: _output/bin/cinder-provisioner, as make build writes it)")
+	flag.BoolVar(&cfg.pin, "pin", false, "Cinder on CPU 0, Kubernetes, the provisioner and the bench on CPU 1 (as separate machines would be); reset at the end")
 	flag.StringVar(&cfg.doc, "doc", "docs/performance.md", "report to rewrite between its markers (empty: none)")
 	flag.DurationVar(&cfg.timeout, "timeout", 40*time.Minute, "bound of the whole run")
 	klog.InitFlags(nil)
@@ -97,7 +99,13 @@ func run(ctx context.Context, cfg config) error {
 		return err
 	}
 	defer b.cleanup()
-	rep := &report{Started: time.Now(), Command: "make bench" + argsSuffix(), Machine: machine()}
+	if cfg.pin {
+		if err := pinStack(); err != nil {
+			return err
+		}
+		defer unpinStack()
+	}
+	rep := &report{Started: time.Now(), Command: "make bench" + argsSuffix(), Machine: machine(), Pinned: cfg.pin}
 	rep.Defaults = b.defaults(cfg)
 
 	if cfg.only["p1"] {
