@@ -63,10 +63,14 @@ func (a *app) runController(ctx context.Context) {
 			a.resizer.Run(ctx)
 		}
 	}()
+	// the library does not start informers it was given; the resizer waits
+	// for the claims' to sync
+	a.informers.Start(ctx.Done())
 	a.controller.Run(ctx)
 	a.workers.Wait()
 	<-sweeps
 	<-resizes
+	a.informers.Shutdown()
 }
 
 // leaderElector runs the controller only while it holds the Lease, and on a

@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
 	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
@@ -38,6 +39,7 @@ type app struct {
 	controller  *controller.ProvisionController
 	provisioner *provisioner.Provisioner
 	resizer     *resizer.Resizer // nil: --resize-workers 0
+	informers   informers.SharedInformerFactory
 	workers     *sync.WaitGroup
 	server      *httpServer // nil: --metrics-address ""
 }
@@ -120,13 +122,15 @@ func newApp(ctx context.Context, o *Options, cinderClient cinder.Client, kube ku
 		return nil, err
 	}
 
+	factory := newInformers(kube)
+	claims := factory.Core().V1().PersistentVolumeClaims().Informer()
 	var rs *resizer.Resizer
 	if o.ResizeWorkers > 0 {
 		rm, err := resizer.NewMetrics(registry)
 		if err == nil {
 			rs, err = resizer.New(resizer.Config{
 				Cinder: cinderClient, Kube: kube, Recorder: recorder, Name: o.ProvisionerName,
-				Workers: o.ResizeWorkers, Metrics: rm,
+				Workers: o.ResizeWorkers, Metrics: rm, Claims: claims,
 			})
 		}
 		if err != nil {
@@ -151,6 +155,10 @@ func newApp(ctx context.Context, o *Options, cinderClient cinder.Client, kube ku
 		controller.FailedProvisionThreshold(0),
 		controller.FailedDeleteThreshold(0),
 		controller.MetricsInstance(lm),
+		// one cache shared with the resizer, started by runController
+		controller.ClaimsInformer(claims),
+		controller.VolumesInformer(factory.Core().V1().PersistentVolumes().Informer()),
+		controller.ClassesInformer(factory.Storage().V1().StorageClasses().Informer()),
 	)
 	ctrl.ControllerWaitGroup(workers)
 
@@ -162,6 +170,7 @@ func newApp(ctx context.Context, o *Options, cinderClient cinder.Client, kube ku
 		controller:  ctrl,
 		provisioner: prov,
 		resizer:     rs,
+		informers:   factory,
 		workers:     workers,
 	}
 	if o.MetricsAddress != "" {

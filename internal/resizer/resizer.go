@@ -53,7 +53,11 @@ type Config struct {
 	// 1 s to 5 min per claim).
 	RateLimiter workqueue.TypedRateLimiter[string]
 	// Resync is the informer's resync period (default 10 min; negative: none).
-	Resync  time.Duration
+	Resync time.Duration
+	// Claims is a claim informer shared with others (the provisioner's
+	// controller): Run adds its handler and waits for it to sync, but never
+	// starts or stops it. nil: Run makes and runs its own.
+	Claims  cache.SharedIndexInformer
 	Metrics *Metrics
 }
 
@@ -68,6 +72,7 @@ type Resizer struct {
 	limiter     workqueue.TypedRateLimiter[string]
 	resync      time.Duration
 	metrics     *Metrics
+	claims      cache.SharedIndexInformer
 
 	mu      sync.Mutex
 	refusal map[types.UID]refusalKey // final refusals, by claim
@@ -101,7 +106,7 @@ func New(cfg Config) (*Resizer, error) {
 	r := &Resizer{
 		cinder: cfg.Cinder, kube: cfg.Kube, recorder: cfg.Recorder, name: cfg.Name,
 		workers: cfg.Workers, passTimeout: cfg.PassTimeout, limiter: cfg.RateLimiter,
-		resync: cfg.Resync, metrics: cfg.Metrics, refusal: map[types.UID]refusalKey{},
+		resync: cfg.Resync, metrics: cfg.Metrics, claims: cfg.Claims, refusal: map[types.UID]refusalKey{},
 	}
 	if r.workers <= 0 {
 		r.workers = 1
@@ -128,8 +133,12 @@ func (r *Resizer) Run(ctx context.Context) {
 		limiter = workqueue.NewTypedItemExponentialFailureRateLimiter[string](defaultBaseDelay, defaultMaxDelay)
 	}
 	queue := workqueue.NewTypedRateLimitingQueueWithConfig(limiter, workqueue.TypedRateLimitingQueueConfig[string]{Name: "resizer"})
-	factory := informers.NewSharedInformerFactory(r.kube, r.resync)
-	claims := factory.Core().V1().PersistentVolumeClaims().Informer()
+	claims := r.claims
+	var factory informers.SharedInformerFactory
+	if claims == nil {
+		factory = informers.NewSharedInformerFactory(r.kube, r.resync)
+		claims = factory.Core().V1().PersistentVolumeClaims().Informer()
+	}
 	enqueue := func(obj any) {
 		if c, ok := obj.(*corev1.PersistentVolumeClaim); ok && r.wants(c) {
 			if key, err := cache.MetaNamespaceKeyFunc(c); err == nil {
@@ -137,7 +146,7 @@ func (r *Resizer) Run(ctx context.Context) {
 			}
 		}
 	}
-	if _, err := claims.AddEventHandler(cache.ResourceEventHandlerFuncs{
+	handle, err := claims.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    enqueue,
 		UpdateFunc: func(_, obj any) { enqueue(obj) },
 		DeleteFunc: func(obj any) {
@@ -148,14 +157,19 @@ func (r *Resizer) Run(ctx context.Context) {
 				r.forget(c.UID)
 			}
 		},
-	}); err != nil {
+	})
+	if err != nil {
 		logger.Error(err, "Cannot watch claims: the resizer does not run")
 		return
 	}
-	factory.Start(ctx.Done())
-	defer factory.Shutdown()
+	if factory != nil {
+		factory.Start(ctx.Done())
+		defer factory.Shutdown()
+	} else {
+		defer func() { _ = claims.RemoveEventHandler(handle) }()
+	}
 	logger.Info("Starting the resizer", "workers", r.workers)
-	if !cache.WaitForCacheSync(ctx.Done(), claims.HasSynced) {
+	if !cache.WaitForCacheSync(ctx.Done(), handle.HasSynced) {
 		queue.ShutDown()
 		return
 	}

@@ -83,14 +83,19 @@ func main() {
 		cfg.only[strings.TrimSpace(p)] = true
 	}
 
+	if err := runWithin(cfg); err != nil {
+		fmt.Fprintf(os.Stderr, "bench: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+// runWithin runs the bench until it ends, a signal or cfg.timeout.
+func runWithin(cfg config) error {
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
 	ctx, cancelRun := context.WithTimeout(ctx, cfg.timeout)
 	defer cancelRun()
-	if err := run(ctx, cfg); err != nil {
-		fmt.Fprintf(os.Stderr, "bench: %v\n", err)
-		os.Exit(1)
-	}
+	return run(ctx, cfg)
 }
 
 func run(ctx context.Context, cfg config) error {

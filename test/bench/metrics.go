@@ -25,7 +25,7 @@ func (p *proc) scrape(ctx context.Context) (scrape, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("GET %s: %s", p.metrics, resp.Status)
 	}
@@ -113,22 +113,6 @@ func (h hist) quantile(q float64) float64 {
 		lower, prev = ub, c
 	}
 	return lower
-}
-
-// counter sums the counters (or gauges) whose labels match.
-func (s scrape) counter(name string, labels map[string]string) float64 {
-	f := s[name]
-	if f == nil {
-		return 0
-	}
-	total := 0.0
-	for _, m := range f.GetMetric() {
-		if !labelsMatch(m, labels) {
-			continue
-		}
-		total += m.GetCounter().GetValue() + m.GetGauge().GetValue()
-	}
-	return total
 }
 
 // cinderCalls is the count of Cinder requests by operation, and in all.
