@@ -17,7 +17,7 @@ import (
 func bindChart(rep *report, path string) error {
 	p := plot.New()
 	p.Title.Text = "Time to Bound: share of claims bound by each time"
-	p.X.Label.Text = "seconds after the claim was created"
+	p.X.Label.Text = "seconds after the claim was created (the burst: all within its first seconds)"
 	p.Y.Label.Text = "claims bound (%)"
 	p.Add(plotter.NewGrid())
 	add := func(name string, v []float64, c color.Color) error {
@@ -42,7 +42,7 @@ func bindChart(rep *report, path string) error {
 			for _, d := range f.PerVolume {
 				secs = append(secs, d.Seconds())
 			}
-			if err := add("P2 floor: same Cinder calls, no Kubernetes (create -> exported)", secs, color.RGBA{B: 200, A: 255}); err != nil {
+			if err := add("P2 floor: same Cinder calls, no Kubernetes (volumes exported by each time)", secs, color.RGBA{B: 200, A: 255}); err != nil {
 				return err
 			}
 		}

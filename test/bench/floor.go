@@ -25,7 +25,7 @@ const floorPoll = 100 * time.Millisecond
 // delete, volume delete, poll until Cinder no longer knows it.
 type floor struct {
 	Bind, Delete time.Duration
-	PerVolume    []time.Duration // create -> export complete, each volume
+	PerVolume    []time.Duration // start of the burst -> the volume exported, each volume
 	// mean seconds per volume of each step: create, wait, export; unexport,
 	// delete (DELETE and the polls until it is gone)
 	Steps                  map[string]float64
@@ -78,7 +78,7 @@ func (b *bench) floor(ctx context.Context, n, concurrency int) (*floor, error) {
 		}
 		step("export", t1)
 		res[i].attachment = id
-		per[i] = time.Since(t0)
+		per[i] = time.Since(start)
 		return nil
 	})
 	bind := time.Since(start)
