@@ -241,3 +241,41 @@ func (c *atomicCount) get() int {
 	defer c.mu.Unlock()
 	return c.n
 }
+
+// TestResizeWhileCinderAPIIsDown: a claim grown while cinder-api is down
+// gets a CinderUnavailable Event and nothing else; once cinder-api is back,
+// a retry of the queue's backoff resizes it.
+func TestResizeWhileCinderAPIIsDown(t *testing.T) {
+	e := newEnv(t)
+	e.provisioner("provisioner")
+	class := e.storageClass("tgtfile", nil, expandable)
+	block := corev1.PersistentVolumeBlock
+	pvc := e.claim("grow-in-outage", class, "1Gi", func(c *corev1.PersistentVolumeClaim) { c.Spec.VolumeMode = &block })
+	pv := e.waitBound(pvc)
+
+	e.s.StopService(t, "cinder-api")
+	e.grow(pvc, "2Gi")
+	ev := e.waitEventOfType(pvc, corev1.EventTypeWarning, "CinderUnavailable")
+	t.Logf("event during the outage: %s", ev.Message)
+	if got := e.getPV(pv.Name).Spec.Capacity[corev1.ResourceStorage]; got.Cmp(resource.MustParse("1Gi")) != 0 {
+		t.Errorf("PV capacity %s during the outage, want 1Gi", got.String())
+	}
+	e.s.StartService(t, "cinder-api")
+	back := time.Now()
+	framework.Eventually(t, resizeTimeout, "claim never showed 2Gi after cinder-api came back", func(ctx context.Context) (bool, error) {
+		c, err := e.s.Kube.CoreV1().PersistentVolumeClaims(e.ns).Get(ctx, pvc.Name, metav1.GetOptions{})
+		if err != nil {
+			return false, err
+		}
+		q := c.Status.Capacity[corev1.ResourceStorage]
+		return q.Cmp(resource.MustParse("2Gi")) == 0, nil
+	})
+	t.Logf("claim shows 2Gi %s after cinder-api came back", time.Since(back).Round(time.Millisecond))
+	pv = e.getPV(pv.Name)
+	if v := e.cinderVolume(pv); v.Size != 2 {
+		t.Errorf("Cinder volume %d GiB, want 2", v.Size)
+	}
+	if size, err := e.loginFromPV(pv); err != nil || size != 2<<30 {
+		t.Errorf("login: %d bytes, %v; want 2 GiB", size, err)
+	}
+}
