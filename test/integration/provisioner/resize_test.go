@@ -180,8 +180,7 @@ func TestResizeFilesystemISCSIClaimIsRefusedAndNothingChanges(t *testing.T) {
 func TestResizeKilledAfterExtendIsFinishedByTheNextProcess(t *testing.T) {
 	e := newEnv(t)
 	proxy := e.s.NewCinderProxy(t)
-	var first *framework.Process
-	first = e.provisioner("provisioner-1", "--cloud-config", e.s.CloudConfVia(t, proxy))
+	first := e.provisioner("provisioner-1", "--cloud-config", e.s.CloudConfVia(t, proxy))
 	class := e.storageClass("tgtfile", nil, expandable)
 	block := corev1.PersistentVolumeBlock
 	pvc := e.claim("killed-mid-resize", class, "1Gi", func(c *corev1.PersistentVolumeClaim) { c.Spec.VolumeMode = &block })
