@@ -31,6 +31,7 @@ var flagGroups = []struct {
 		[]string{"leader-elect", "leader-elect-namespace", "leader-elect-lease-duration", "leader-elect-renew-deadline", "leader-elect-retry-period"}},
 	{"Metrics and health", "`/metrics`: Cinder requests (`cinder_provisioner_cinder_requests_total`, `cinder_provisioner_cinder_request_duration_seconds`), " +
 		"provisioning and deletion (`controller_persistentvolumeclaim_provision_*`, `controller_persistentvolume_delete_*`), " +
+		"each phase of Provision and Delete (`cinder_provisioner_phase_duration_seconds`) and the Cinder requests each made (`cinder_provisioner_cinder_calls`; see docs/performance.md), " +
 		"resize passes by outcome (`cinder_provisioner_resize_passes_total`), Go runtime and process. " +
 		"`/healthz`: `ok` while serving; 503 when this replica leads but has not renewed its Lease for 20 s past its expiry.",
 		[]string{"metrics-address"}},
