@@ -224,3 +224,20 @@ func TestWaitForDeleted(t *testing.T) {
 		t.Fatalf("got %v, want *VolumeStatusError{error_deleting}", err)
 	}
 }
+
+// A wait starts with a pause, never with a read: the volume was just
+// created or deleted (or just read), and Cinder is never done in that
+// instant. A context that ends within the first pause sees no read at all.
+func TestPollPausesBeforeItsFirstRead(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	reads := 0
+	err := Poll(ctx, Backoff{Initial: time.Hour}, "something", func(context.Context) (bool, string, error) {
+		reads++
+		return true, "done", nil
+	})
+	var we *WaitError
+	if !errors.As(err, &we) || reads != 0 {
+		t.Errorf("Poll = %v after %d reads; want a *WaitError and no read within the first pause", err, reads)
+	}
+}

@@ -3,8 +3,10 @@ package main
 import (
 	"context"
 	"fmt"
+	"maps"
 	"math"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 
@@ -135,14 +137,14 @@ func (s scrape) cinderCalls() (map[string]float64, float64) {
 }
 
 func formatCalls(calls map[string]float64) string {
-	keys := make([]string, 0, len(calls))
-	for k := range calls {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
+	return joinSorted(calls, ", ", func(k string, v float64) string { return fmt.Sprintf("%s %.0f", k, v) })
+}
+
+// joinSorted formats each entry of m, in key order, and joins them.
+func joinSorted[V any](m map[string]V, sep string, format func(k string, v V) string) string {
 	var parts []string
-	for _, k := range keys {
-		parts = append(parts, fmt.Sprintf("%s %.0f", k, calls[k]))
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		parts = append(parts, format(k, m[k]))
 	}
-	return strings.Join(parts, ", ")
+	return strings.Join(parts, sep)
 }

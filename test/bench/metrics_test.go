@@ -44,3 +44,12 @@ func TestPercentileIsTheNearestRank(t *testing.T) {
 		t.Error("pct sorted its input in place")
 	}
 }
+
+func TestFormattersListEntriesInKeyOrder(t *testing.T) {
+	if got, want := formatCalls(map[string]float64{"get_volume": 3, "create_volume": 1}), "create_volume 1, get_volume 3"; got != want {
+		t.Errorf("formatCalls = %q, want %q", got, want)
+	}
+	if got, want := formatDefaults(map[string]string{"workers": "4", "kube-api-qps": "20"}), "--kube-api-qps=20 --workers=4"; got != want {
+		t.Errorf("formatDefaults = %q, want %q", got, want)
+	}
+}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"time"
 )
@@ -158,14 +157,5 @@ func phaseSource(ph string) string {
 }
 
 func formatDefaults(d map[string]string) string {
-	keys := make([]string, 0, len(d))
-	for k := range d {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	var parts []string
-	for _, k := range keys {
-		parts = append(parts, fmt.Sprintf("--%s=%s", k, d[k]))
-	}
-	return strings.Join(parts, " ")
+	return joinSorted(d, " ", func(k, v string) string { return fmt.Sprintf("--%s=%s", k, v) })
 }

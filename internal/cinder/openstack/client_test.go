@@ -345,3 +345,24 @@ func TestMetricsShareRegistry(t *testing.T) {
 		t.Errorf("registered metrics %v", names)
 	}
 }
+
+func TestEveryRequestIsCountedForTheCallersCounter(t *testing.T) {
+	s := newServer(t, "3.70")
+	s.onJSON("POST /volumes", 202, volumeJSON("v1", "pvc-1", "creating"))
+	s.onJSON("GET /volumes/v1", 200, volumeJSON("v1", "pvc-1", "available"))
+	c, _ := s.client(ExportAuto)
+	ctx, counter := cinder.WithCallCounter(context.Background())
+	if _, err := c.CreateVolume(ctx, cinder.CreateRequest{Name: "pvc-1", SizeGiB: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.GetVolume(ctx, "v1"); err != nil {
+		t.Fatal(err)
+	}
+	// a request outside the counter's context is not its
+	if _, err := c.GetVolume(context.Background(), "v1"); err != nil {
+		t.Fatal(err)
+	}
+	if n := counter.Calls(); n != 2 {
+		t.Errorf("counted %d requests, want 2 (create and one get)", n)
+	}
+}
