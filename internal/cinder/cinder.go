@@ -10,7 +10,8 @@ type Client interface {
 	// answered (normally status "creating"). It does not wait.
 	CreateVolume(ctx context.Context, req CreateRequest) (*Volume, error)
 	// GetVolume returns the volume with the given id; ErrNotFound when Cinder
-	// does not know it.
+	// does not know it. Volumes returned by every read carry Cinder's clock
+	// at the answer (Volume.ReadAt).
 	GetVolume(ctx context.Context, id string) (*Volume, error)
 	// FindVolumeByName returns the volume named exactly name, so a retry finds
 	// what an earlier attempt created. ErrNotFound when there is none. When
@@ -57,8 +58,13 @@ type Client interface {
 	// volume.
 	ClearExports(ctx context.Context, volumeID string, connector Connector) (*Volume, error)
 	// ListVolumes returns the project's volumes whose metadata contains every
-	// key/value of the filter (all volumes for an empty filter).
+	// key/value of the filter (all volumes for an empty filter). Each
+	// volume's ReadAt is Cinder's clock at the answer.
 	ListVolumes(ctx context.Context, metadata map[string]string) ([]Volume, error)
+	// UpdateVolumeMetadata sets the given metadata keys on the volume,
+	// keeping the others (POST /volumes/{id}/metadata). ErrNotFound for a
+	// missing volume.
+	UpdateVolumeMetadata(ctx context.Context, id string, metadata map[string]string) error
 	// ServiceInfo describes the Cinder this client talks to, for diagnostics.
 	ServiceInfo(ctx context.Context) (*ServiceInfo, error)
 	// GetSnapshot returns the volume snapshot with the given id, the source

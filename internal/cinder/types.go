@@ -18,6 +18,11 @@ type Volume struct {
 	Multiattach      bool
 	Metadata         map[string]string
 	CreatedAt        time.Time
+	// ReadAt is Cinder's own clock when it answered the read that returned
+	// the volume (the Date header of its answer); zero when unknown. An age
+	// is ReadAt - CreatedAt: both from Cinder's clock, never ours, so a
+	// skewed provisioner or workstation clock cannot make a volume old.
+	ReadAt time.Time
 	// SourceVolumeID and SnapshotID are what the volume was made from
 	// (source_volid, snapshot_id of the volume view); "" for an empty one.
 	SourceVolumeID string
@@ -26,6 +31,16 @@ type Volume struct {
 	// volume view lists them: only attachments whose status is attached
 	// (reserved and attaching ones are not shown; see Client.ListExports).
 	AttachmentIDs []string
+}
+
+// Age is how old the volume was when Cinder answered the read, by Cinder's
+// own clock; ok is false when the read did not say (no Date header) or the
+// creation time is unknown: callers must then treat the volume as young.
+func (v *Volume) Age() (age time.Duration, ok bool) {
+	if v.ReadAt.IsZero() || v.CreatedAt.IsZero() {
+		return 0, false
+	}
+	return v.ReadAt.Sub(v.CreatedAt), true
 }
 
 // Connector describes the host that will reach a volume, as os-brick sends it.

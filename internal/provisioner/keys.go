@@ -28,16 +28,30 @@ const (
 	MetaPVCName      = "cinder.openstack.org/pvc-name"
 	MetaPVName       = "cinder.openstack.org/pv-name"
 	MetaProvisioner  = "cinder.openstack.org/provisioner"
-	// MetaReclaimPolicy is the StorageClass reclaim policy the volume was
-	// made for (Delete or Retain): a Retain volume whose PV an admin deleted
-	// is kept on purpose, never an orphan to delete.
+	// MetaReclaimPolicy is the reclaim policy of the volume's PV: the
+	// class's when the volume was made, then the PV's whenever an admin
+	// changes it (mirrored by the provisioner). A hint for people, orphans
+	// and the sweep: Retain keeps a volume; Delete alone never proves one
+	// may go.
 	MetaReclaimPolicy = "cinder.openstack.org/reclaim-policy"
 	// MetaSourceVolume and MetaSourceSnapshot record what a clone or a
 	// restore was made from: a later attempt that finds the volume by name
 	// checks it was made from the claim's source.
 	MetaSourceVolume   = "cinder.openstack.org/source-volume-id"
 	MetaSourceSnapshot = "cinder.openstack.org/source-snapshot-id"
+	// MetaSecretNamespace is the namespace the volume's CHAP Secret is made
+	// in (the class's chapSecretNamespace, else the provisioner's): a
+	// cleanup that no longer has the class finds the Secret there.
+	MetaSecretNamespace = "cinder.openstack.org/secret-namespace"
 )
+
+// FinalizerProvisioning holds a claim from before the first Cinder request
+// that may make or change a volume for it until its PV is bound to it, or
+// until everything made for it (volume, exports, Secret) is gone: a claim
+// deleted while its volume is in flight, even while no provisioner runs,
+// stays Terminating until the provisioner has cleaned up. Ownership is
+// recorded in Kubernetes, not guessed from Cinder's names and metadata.
+const FinalizerProvisioning = "cinder.openstack.org/provisioning-protection"
 
 // FinalizerCloneSource protects a claim being cloned: it stays on the
 // source claim while a clone of it is Pending, so the source volume is not

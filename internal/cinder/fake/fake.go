@@ -94,7 +94,7 @@ type Fake struct {
 	defaultType      string
 	multiattachTypes map[string]bool // volume types whose extra specs allow multiattach
 	seq              int
-	now              func() time.Time
+	clock            time.Time // Cinder's clock: each create ticks it by a second; Advance moves it
 	backoff          cinder.Backoff
 	sources          sources // snapshots and zones (clone.go)
 	ext              extends // extends in progress and their settings (extend.go)
@@ -119,9 +119,31 @@ func New() *Fake {
 		defaultType: "default",
 		backoff:     cinder.Backoff{Initial: time.Millisecond, Max: time.Millisecond, Factor: 1},
 	}
-	n := 0
-	f.now = func() time.Time { n++; return start.Add(time.Duration(n) * time.Second) }
+	f.clock = start
 	return f
+}
+
+// tick is a create's created_at: the clock moves a second first, so that
+// volumes made one after another are ordered by it.
+func (f *Fake) tick() time.Time {
+	f.clock = f.clock.Add(time.Second)
+	return f.clock
+}
+
+// Now returns Cinder's clock: what a Date header would say now.
+func (f *Fake) Now() time.Time {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.clock
+}
+
+// Advance moves Cinder's clock forward, as time passing on Cinder's host
+// would (volumes grow older by Cinder's clock; the provisioner's is not
+// involved).
+func (f *Fake) Advance(d time.Duration) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.clock = f.clock.Add(d)
 }
 
 // SetConnection sets the connection info exports of a volume type return.
@@ -254,7 +276,7 @@ func (f *Fake) AddVolume(v cinder.Volume) string {
 		v.VolumeType = f.defaultType
 	}
 	if v.CreatedAt.IsZero() {
-		v.CreatedAt = f.now()
+		v.CreatedAt = f.tick()
 	}
 	v.Metadata = maps.Clone(v.Metadata)
 	vol := &volume{vol: v, host: defaultHost, final: v.Status}
@@ -331,7 +353,7 @@ func (f *Fake) CreateVolume(ctx context.Context, req cinder.CreateRequest) (out 
 				ID: f.newID(), Name: req.Name, Description: req.Description, Status: cinder.StatusCreating,
 				SizeGiB: req.SizeGiB, VolumeType: vt, AvailabilityZone: az,
 				SourceVolumeID: req.SourceVolumeID, SnapshotID: req.SnapshotID,
-				Multiattach: f.multiattachTypes[vt], Metadata: maps.Clone(req.Metadata), CreatedAt: f.now(),
+				Multiattach: f.multiattachTypes[vt], Metadata: maps.Clone(req.Metadata), CreatedAt: f.tick(),
 			},
 			host:     defaultHost,
 			creating: f.creatingPolls,
@@ -380,6 +402,7 @@ func (f *Fake) get(id string) (*cinder.Volume, error) {
 		}
 	}
 	out := v.snapshot()
+	out.ReadAt = f.clock
 	return &out, nil
 }
 
@@ -414,6 +437,7 @@ func (f *Fake) FindVolumeByName(ctx context.Context, name string) (out *cinder.V
 		case 1:
 			call.VolumeID = found[0].vol.ID
 			s := found[0].snapshot()
+			s.ReadAt = f.clock
 			out = &s
 			return nil
 		}
@@ -505,7 +529,9 @@ func (f *Fake) ListVolumes(ctx context.Context, metadata map[string]string) (out
 				}
 			}
 			if match {
-				out = append(out, v.snapshot())
+				s := v.snapshot()
+				s.ReadAt = f.clock
+				out = append(out, s)
 			}
 		}
 		return nil
@@ -514,6 +540,25 @@ func (f *Fake) ListVolumes(ctx context.Context, metadata map[string]string) (out
 		return nil, err
 	}
 	return out, nil
+}
+
+// UpdateVolumeMetadata implements cinder.Client: the keys are set, the
+// others kept.
+func (f *Fake) UpdateVolumeMetadata(ctx context.Context, id string, metadata map[string]string) error {
+	call := &Call{Op: OpUpdateMetadata, VolumeID: id}
+	return f.do(ctx, levelCall, call, func() error {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		v, ok := f.volumes[id]
+		if !ok {
+			return notFound("update volume metadata", id)
+		}
+		if v.vol.Metadata == nil {
+			v.vol.Metadata = map[string]string{}
+		}
+		maps.Copy(v.vol.Metadata, metadata)
+		return nil
+	})
 }
 
 // ServiceInfo implements cinder.Client.

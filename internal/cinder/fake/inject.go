@@ -24,6 +24,7 @@ const (
 	OpClearExports         = "ClearExports"
 	OpListVolumes          = "ListVolumes"
 	OpServiceInfo          = "ServiceInfo"
+	OpUpdateMetadata       = "UpdateVolumeMetadata"
 
 	// Attachments API (export method attachments).
 	OpAttachmentCreate   = "AttachmentCreate"   // POST /attachments with the connector
@@ -59,6 +60,7 @@ var what = map[string]string{
 	OpClearExports:         "clear exports",
 	OpListVolumes:          "list volumes",
 	OpServiceInfo:          "read service info",
+	OpUpdateMetadata:       "update volume metadata",
 	OpGetSnapshot:          "get snapshot",
 	OpExtendVolume:         "extend volume",
 	OpAttachmentCreate:     "export volume (create attachment)",

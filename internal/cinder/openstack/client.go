@@ -107,7 +107,7 @@ func New(ctx context.Context, opts Options) (*Client, error) {
 			return nil, err
 		}
 	}
-	if c.sc, err = c.serviceClient(ctx, &opts.Config, httpClient); err != nil {
+	if c.sc, err = c.serviceClient(ctx, &opts.Config, withClock(httpClient)); err != nil {
 		return nil, err
 	}
 	if opts.UserAgent != "" {
@@ -287,11 +287,14 @@ func (c *Client) CreateVolume(ctx context.Context, req cinder.CreateRequest) (*c
 
 // GetVolume implements cinder.Client.
 func (c *Client) GetVolume(ctx context.Context, id string) (*cinder.Volume, error) {
+	ctx, clock := readClock(ctx)
 	v, err := c.getVolume(ctx, id)
 	if err != nil {
 		return nil, err
 	}
-	return toVolume(v), nil
+	out := toVolume(v)
+	out.ReadAt = clock.get()
+	return out, nil
 }
 
 func (c *Client) getVolume(ctx context.Context, id string) (*volumes.Volume, error) {
@@ -312,6 +315,7 @@ func (c *Client) FindVolumeByName(ctx context.Context, name string) (*cinder.Vol
 	if name == "" {
 		return nil, cinder.NewError("find volume", "", cinder.ErrInvalid, "empty name")
 	}
+	ctx, clock := readClock(ctx)
 	all, err := c.list(ctx, "find volume", name, volumes.ListOpts{Name: name})
 	if err != nil {
 		return nil, err
@@ -319,7 +323,9 @@ func (c *Client) FindVolumeByName(ctx context.Context, name string) (*cinder.Vol
 	var found []cinder.Volume
 	for i := range all {
 		if all[i].Name == name { // the server filter may match loosely
-			found = append(found, *toVolume(&all[i]))
+			v := toVolume(&all[i])
+			v.ReadAt = clock.get()
+			found = append(found, *v)
 		}
 	}
 	switch len(found) {
@@ -344,6 +350,7 @@ func (c *Client) FindVolumeByName(ctx context.Context, name string) (*cinder.Vol
 
 // ListVolumes implements cinder.Client.
 func (c *Client) ListVolumes(ctx context.Context, metadata map[string]string) ([]cinder.Volume, error) {
+	ctx, clock := readClock(ctx)
 	all, err := c.list(ctx, "list volumes", "", volumes.ListOpts{Metadata: metadata})
 	if err != nil {
 		return nil, err
@@ -351,10 +358,24 @@ func (c *Client) ListVolumes(ctx context.Context, metadata map[string]string) ([
 	out := []cinder.Volume{}
 	for i := range all {
 		if hasMetadata(all[i].Metadata, metadata) { // whatever the server filter did
-			out = append(out, *toVolume(&all[i]))
+			v := toVolume(&all[i])
+			v.ReadAt = clock.get()
+			out = append(out, *v)
 		}
 	}
 	return out, nil
+}
+
+// UpdateVolumeMetadata implements cinder.Client: POST
+// /volumes/{id}/metadata sets the given keys and keeps the others.
+func (c *Client) UpdateVolumeMetadata(ctx context.Context, id string, metadata map[string]string) error {
+	if id == "" {
+		return cinder.NewError("update volume metadata", "", cinder.ErrInvalid, "empty volume id")
+	}
+	return c.call(ctx, "update_volume_metadata", "update volume metadata", id, func(ctx context.Context) error {
+		_, err := c.sc.Post(ctx, c.sc.ServiceURL("volumes", id, "metadata"), map[string]any{"metadata": metadata}, nil, &gophercloud.RequestOpts{OkCodes: []int{200}})
+		return err
+	})
 }
 
 func hasMetadata(have, want map[string]string) bool {
