@@ -81,6 +81,7 @@ type Options struct {
 	ProvisionTimeout time.Duration
 	DeleteTimeout    time.Duration
 	SweepInterval    time.Duration
+	SweepGrace       time.Duration
 	TopologyZoneKey  string
 	ResizeWorkers    int
 
@@ -109,6 +110,7 @@ func NewOptions() *Options {
 		ProvisionTimeout:         defaultProvisionTimeout,
 		DeleteTimeout:            defaultDeleteTimeout,
 		SweepInterval:            defaultSweepInterval,
+		SweepGrace:               provisioner.DefaultSweepGrace,
 		ResizeWorkers:            defaultResizeWorkers,
 		TopologyZoneKey:          provisioner.DefaultZoneKey,
 		LeaderElect:              true,
@@ -184,7 +186,11 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 		"Node label that names a node's Cinder availability zone: read from the selected node (WaitForFirstConsumer) and from "+
 			"StorageClass allowedTopologies, and written into the nodeAffinity of the PVs whose zone came from them.")
 	fs.DurationVar(&o.SweepInterval, "sweep-interval", o.SweepInterval,
-		"How often the leader looks for volumes of claims deleted while no provisioner knew of them (reclaim policy Delete, no PV, claim gone) and removes them; the first sweep is one interval after it starts leading. 0: never.")
+		"How often the leader looks for volumes of this cluster that nothing refers to. It deletes one only on proof: metadata reclaim policy Delete, no claim of its UID in flight, "+
+			"no PV anywhere naming it in any field, no export, and older than --sweep-grace by Cinder's clock; every other volume no PV refers to is kept and reported "+
+			"(log, metric cinder_provisioner_sweep_volumes, orphans). The first sweep is one interval after it starts leading. 0: never.")
+	fs.DurationVar(&o.SweepGrace, "sweep-grace", o.SweepGrace,
+		"How old, by Cinder's own clock (its created_at against the Date of its answer), a volume nothing refers to must be before the sweep deletes it.")
 
 	fs.IntVar(&o.ResizeWorkers, "resize-workers", o.ResizeWorkers,
 		"Claims resized in parallel by the expansion controller, which runs on the leader: it extends the Cinder volume of a claim whose request grew "+
@@ -314,6 +320,9 @@ func (o *Options) Validate() error {
 	}
 	if o.SweepInterval < 0 {
 		bad("sweep-interval", "%v: must not be negative (0: never)", o.SweepInterval)
+	}
+	if o.SweepGrace < time.Minute {
+		bad("sweep-grace", "%v: must be at least 1m (a volume younger may still be on its way to a PV)", o.SweepGrace)
 	}
 	if o.ResizeWorkers < 0 {
 		bad("resize-workers", "%d: must not be negative (0: no resizing)", o.ResizeWorkers)

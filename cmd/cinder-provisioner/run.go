@@ -13,6 +13,8 @@ import (
 	"k8s.io/client-go/tools/leaderelection"
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
 	"k8s.io/klog/v2"
+
+	"github.com/cinder-provisioner/cinder-provisioner/internal/cinder"
 )
 
 // errLeaseLost is returned when another replica took the Lease over: the
@@ -48,9 +50,18 @@ func (a *app) run(ctx context.Context) error {
 	return elector.run(ctx)
 }
 
-// runController runs the library's controller, the sweep for volumes of
-// deleted claims and the resizer until ctx ends and waits for their workers.
+// runController runs the library's controller, the Guard (claims held by
+// the provisioning finalizer, reclaim policies), the sweep for
+// unreferenced volumes and the resizer until ctx ends, and waits for their
+// workers. ctx is the leader's: every Cinder write stops with it, rollbacks
+// included (cinder.WithFence).
 func (a *app) runController(ctx context.Context) {
+	ctx = cinder.WithFence(ctx)
+	guards := make(chan struct{})
+	go func() {
+		defer close(guards)
+		a.guard.Run(ctx)
+	}()
 	sweeps := make(chan struct{})
 	go func() {
 		defer close(sweeps)
@@ -68,6 +79,7 @@ func (a *app) runController(ctx context.Context) {
 	a.informers.Start(ctx.Done())
 	a.controller.Run(ctx)
 	a.workers.Wait()
+	<-guards
 	<-sweeps
 	<-resizes
 	a.informers.Shutdown()

@@ -39,6 +39,7 @@ type app struct {
 	controller  *controller.ProvisionController
 	provisioner *provisioner.Provisioner
 	resizer     *resizer.Resizer // nil: --resize-workers 0
+	guard       *provisioner.Guard
 	informers   informers.SharedInformerFactory
 	workers     *sync.WaitGroup
 	server      *httpServer // nil: --metrics-address ""
@@ -116,6 +117,7 @@ func newApp(ctx context.Context, o *Options, cinderClient cinder.Client, kube ku
 		Metrics:         pm,
 		Dynamic:         dyn,
 		ZoneKey:         o.TopologyZoneKey,
+		SweepGrace:      o.SweepGrace,
 	})
 	if err != nil {
 		broadcaster.Shutdown()
@@ -137,6 +139,16 @@ func newApp(ctx context.Context, o *Options, cinderClient cinder.Client, kube ku
 			broadcaster.Shutdown()
 			return nil, fmt.Errorf("resizer: %w", err)
 		}
+	}
+
+	guard, err := provisioner.NewGuard(provisioner.GuardConfig{
+		Provisioner: prov,
+		Claims:      claims,
+		Volumes:     factory.Core().V1().PersistentVolumes().Informer(),
+	})
+	if err != nil {
+		broadcaster.Shutdown()
+		return nil, err
 	}
 
 	workers := &sync.WaitGroup{}
@@ -170,6 +182,7 @@ func newApp(ctx context.Context, o *Options, cinderClient cinder.Client, kube ku
 		controller:  ctrl,
 		provisioner: prov,
 		resizer:     rs,
+		guard:       guard,
 		informers:   factory,
 		workers:     workers,
 	}

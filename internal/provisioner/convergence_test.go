@@ -463,9 +463,14 @@ func TestSweepRemovesASecondVolumeOfABoundPVsName(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.save(pv)
+	e.bind(pv)
 	late := e.cinder.AddVolume(cinder.Volume{Name: testPVName, SizeGiB: 1, Metadata: map[string]string{
 		MetaClusterID: testClusterID, MetaProvisioner: DefaultName, MetaPVName: testPVName,
 		MetaPVCNamespace: "app", MetaPVCName: "data", MetaReclaimPolicy: "Delete"}})
+	if n, err := e.p.Sweep(e.ctx); err != nil || n != 0 {
+		t.Fatalf("Sweep = %d, %v; want nothing deleted within the grace period", n, err)
+	}
+	e.cinder.Advance(2 * DefaultSweepGrace)
 	if n, err := e.p.Sweep(e.ctx); err != nil || n != 1 {
 		t.Fatalf("Sweep = %d, %v; want the late volume removed", n, err)
 	}

@@ -34,8 +34,7 @@ func (p *Provisioner) Delete(ctx context.Context, pv *corev1.PersistentVolume) (
 	if err != nil {
 		return err
 	}
-	switch {
-	case pv.UID == "":
+	if pv.UID == "" {
 		// the object Provision returned, never stored: the library's volume
 		// store gave up saving it and cleans up, whatever the policy
 		saved, err := p.saved(ctx, pv.Name, volumeID)
@@ -46,9 +45,14 @@ func (p *Provisioner) Delete(ctx context.Context, pv *corev1.PersistentVolume) (
 			// a create whose answer was lost: the PV lives, and so does its volume
 			return &controller.IgnoredError{Reason: fmt.Sprintf("PV %s was saved after all; its volume stays", pv.Name)}
 		}
-	case pv.Spec.PersistentVolumeReclaimPolicy != corev1.PersistentVolumeReclaimDelete:
-		// the library only deletes Delete PVs; a Retain volume is never lost
-		return &controller.IgnoredError{Reason: fmt.Sprintf("PV %s has reclaim policy %s", pv.Name, pv.Spec.PersistentVolumeReclaimPolicy)}
+	} else {
+		// the library's copy may be older than an admin's Retain patch:
+		// only the live PV decides
+		live, err := p.livePV(ctx, pv, volumeID)
+		if err != nil {
+			return err
+		}
+		pv = live
 	}
 	logger := klog.FromContext(ctx).WithValues("pv", klog.KObj(pv), "volumeID", volumeID)
 	ctx = klog.NewContext(ctx, logger)
@@ -100,6 +104,34 @@ func (p *Provisioner) Delete(ctx context.Context, pv *corev1.PersistentVolume) (
 	endDelete()
 	logger.V(2).Info("Deleted volume")
 	return nil
+}
+
+// livePV reads the PV from the API server and returns it when it still
+// asks for its volume to be deleted: the same PV (UID), reclaim policy
+// Delete, naming the same volume. Otherwise nothing is deleted: an
+// *controller.IgnoredError for a PV that is gone, re-created or switched to
+// Retain, an error for one whose volume annotation changed.
+func (p *Provisioner) livePV(ctx context.Context, pv *corev1.PersistentVolume, volumeID string) (*corev1.PersistentVolume, error) {
+	live, err := p.kube.CoreV1().PersistentVolumes().Get(ctx, pv.Name, metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+		return nil, &controller.IgnoredError{Reason: fmt.Sprintf("PV %s no longer exists; its volume %s is kept (cinder-provisioner orphans lists it)", pv.Name, volumeID)}
+	case err != nil:
+		return nil, fmt.Errorf("get PV %s: %w", pv.Name, err)
+	case live.UID != pv.UID:
+		return nil, &controller.IgnoredError{Reason: fmt.Sprintf("PV %s was re-created (uid %s, was %s); volume %s is kept", pv.Name, live.UID, pv.UID, volumeID)}
+	case live.Spec.PersistentVolumeReclaimPolicy != corev1.PersistentVolumeReclaimDelete:
+		// the library only deletes Delete PVs; a Retain volume is never lost
+		return nil, &controller.IgnoredError{Reason: fmt.Sprintf("PV %s has reclaim policy %s", pv.Name, live.Spec.PersistentVolumeReclaimPolicy)}
+	}
+	liveID, _, err := p.owned(live)
+	if err != nil {
+		return nil, err
+	}
+	if liveID != volumeID {
+		return nil, fmt.Errorf("PV %s names Cinder volume %s now, not %s: nothing was deleted; the next attempt works from the PV as it is", pv.Name, liveID, volumeID)
+	}
+	return live, nil
 }
 
 // deleteVolume deletes the PV's volume and waits until Cinder no longer

@@ -41,6 +41,16 @@ func (e *env) save(pv *corev1.PersistentVolume) *corev1.PersistentVolume {
 	return out
 }
 
+// edit changes the live PV in the API server, as an admin would.
+func (e *env) edit(pv *corev1.PersistentVolume) *corev1.PersistentVolume {
+	e.t.Helper()
+	out, err := e.kube.CoreV1().PersistentVolumes().Update(e.ctx, pv, metav1.UpdateOptions{})
+	if err != nil {
+		e.t.Fatalf("update PV: %v", err)
+	}
+	return out
+}
+
 func (e *env) secretExists(namespace, name string) bool {
 	e.t.Helper()
 	_, err := e.kube.CoreV1().Secrets(namespace).Get(e.ctx, name, metav1.GetOptions{})
@@ -154,6 +164,7 @@ func TestDeleteIgnoresPVsThatAreNotOurs(t *testing.T) {
 			id := pv.Annotations[AnnVolumeID]
 			before, _ := e.cinder.Volume(id)
 			tc.mutate(pv)
+			pv = e.edit(pv)
 
 			err := e.p.Delete(e.ctx, pv)
 			var ie *controller.IgnoredError
@@ -299,6 +310,7 @@ func TestDeleteRefusesAVolumeThatIsNotThePVs(t *testing.T) {
 			if tc.volumeID != "" {
 				pv.Annotations[AnnVolumeID] = tc.volumeID
 			}
+			pv = e.edit(pv)
 			err = e.p.Delete(e.ctx, pv)
 			if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "nothing was deleted") {
 				t.Fatalf("Delete = %v, want a refusal saying %q", err, tc.want)

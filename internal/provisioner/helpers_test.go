@@ -2,6 +2,7 @@ package provisioner
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -71,7 +72,6 @@ func newEnv(t *testing.T) *env {
 	}
 	// the fake's clock starts at 2026-01-01 and ticks a second per volume:
 	// every volume it makes is young
-	p.now = func() time.Time { return fakeEpoch.Add(2 * time.Second) }
 	e.p = p
 	return e
 }
@@ -209,4 +209,19 @@ func newClass(params map[string]string) *storagev1.StorageClass {
 
 func options(claim *corev1.PersistentVolumeClaim, class *storagev1.StorageClass) controller.ProvisionOptions {
 	return controller.ProvisionOptions{StorageClass: class, PVName: testPVName, PVC: claim}
+}
+
+// bind binds the claim to its PV as kube-controller-manager does, and
+// releases it from FinalizerProvisioning as the Guard does.
+func (e *env) bind(pv *corev1.PersistentVolume) {
+	e.t.Helper()
+	c, err := e.kube.CoreV1().PersistentVolumeClaims("app").Get(e.ctx, "data", metav1.GetOptions{})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	c.Spec.VolumeName = pv.Name
+	c.Finalizers = slices.DeleteFunc(c.Finalizers, func(f string) bool { return f == FinalizerProvisioning })
+	if _, err := e.kube.CoreV1().PersistentVolumeClaims("app").Update(e.ctx, c, metav1.UpdateOptions{}); err != nil {
+		e.t.Fatal(err)
+	}
 }

@@ -13,6 +13,10 @@ const (
 	AnnConnector = "cinder.openstack.org/connector"
 	// AnnProvisionerIdentity names the provisioner that owns the PV.
 	AnnProvisionerIdentity = "cinder.openstack.org/provisioner-identity"
+	// AnnReclaimPolicy is the reclaim policy last recorded in the volume's
+	// metadata (MetaReclaimPolicy): when the PV's policy differs, the
+	// provisioner records the new one (policy.go).
+	AnnReclaimPolicy = "cinder.openstack.org/reclaim-policy"
 
 	// Annotations of PVs made by the original standalone-cinder provisioner;
 	// such PVs can still be deleted.

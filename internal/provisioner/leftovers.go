@@ -15,21 +15,6 @@ import (
 	"github.com/cinder-provisioner/cinder-provisioner/internal/mapper"
 )
 
-// claimGone reports whether the claim was deleted (or deleted and made
-// anew under the same name). The library calls Provision for a deleted claim
-// while an earlier attempt was InBackground; such a call must remove what
-// exists, never make a volume.
-func (p *Provisioner) claimGone(ctx context.Context, claim *corev1.PersistentVolumeClaim) (bool, error) {
-	live, err := p.kube.CoreV1().PersistentVolumeClaims(claim.Namespace).Get(ctx, claim.Name, metav1.GetOptions{})
-	switch {
-	case apierrors.IsNotFound(err):
-		return true, nil
-	case err != nil:
-		return false, fmt.Errorf("get claim %s/%s: %w", claim.Namespace, claim.Name, err)
-	}
-	return live.UID != claim.UID, nil
-}
-
 // existingPV returns the PV of the given name when it exists and is this
 // provisioner's for the volume: a Provision that runs while it exists
 // (informer lag, a second leader) returns it unchanged (the library's create
@@ -68,21 +53,27 @@ func (p *Provisioner) refuse(ctx context.Context, opts controller.ProvisionOptio
 	return nil, refused, cause
 }
 
-// forget ends an attempt for a claim that is gone: what exists of it is
-// removed, and the library is told to forget the claim.
-func (p *Provisioner) forget(ctx context.Context, opts controller.ProvisionOptions) (*corev1.PersistentVolume, outcome, error) {
+// forget ends an attempt for a claim that is gone or being deleted (live
+// is nil when it is gone): what exists of it is removed, and the library is
+// told to forget the claim. The caller then releases a live claim from
+// FinalizerProvisioning.
+func (p *Provisioner) forget(ctx context.Context, opts controller.ProvisionOptions, live *corev1.PersistentVolumeClaim) (*corev1.PersistentVolume, outcome, error) {
 	if err := p.removeLeftovers(ctx, opts, nil, ""); err != nil {
 		return nil, pending, fmt.Errorf("claim %s/%s was deleted; removing its volume did not finish, will retry: %w", opts.PVC.Namespace, opts.PVC.Name, err)
 	}
 	if err := p.releaseSource(ctx, opts.PVC); err != nil {
 		return nil, pending, fmt.Errorf("claim %s/%s was deleted: %w", opts.PVC.Namespace, opts.PVC.Name, err)
 	}
-	klog.FromContext(ctx).V(2).Info("Claim deleted while provisioning; nothing of it is left")
+	klog.FromContext(ctx).V(2).Info("Claim deleted while provisioning; nothing of it is left", "terminating", live != nil)
 	return nil, forgotten, &controller.IgnoredError{Reason: fmt.Sprintf("claim %s/%s was deleted; nothing of it is left on Cinder", opts.PVC.Namespace, opts.PVC.Name)}
 }
 
 // removeLeftovers deletes the claim's volume (volumeID, or the one named
-// after the PV) with its exports, and its CHAP Secret.
+// after the PV) with its exports, and its CHAP Secret. The claim's
+// FinalizerProvisioning (or, for a claim made before it, the library's
+// memory of the claim) says the volume is the claim's and unwanted; a PV of
+// the claim's name, or any PV that refers to the volume, says otherwise:
+// then the volume stays, held by that PV.
 func (p *Provisioner) removeLeftovers(ctx context.Context, opts controller.ProvisionOptions, req *request, volumeID string) error {
 	connector, secretNS := p.connector, p.secretNamespace
 	if req != nil {
@@ -96,6 +87,10 @@ func (p *Provisioner) removeLeftovers(ctx context.Context, opts controller.Provi
 			return fmt.Errorf("look up volume %s: %w", opts.PVName, err)
 		case vol.Metadata[MetaClusterID] == p.clusterID:
 			volumeID = vol.ID
+			if ns := vol.Metadata[MetaSecretNamespace]; ns != "" {
+				// where the Secret was made, whatever the class says now
+				secretNS = ns
+			}
 		}
 	}
 	if volumeID != "" {
@@ -103,10 +98,27 @@ func (p *Provisioner) removeLeftovers(ctx context.Context, opts controller.Provi
 			// a PV holds the volume: the library's delete path owns it now
 			return err
 		}
+		held, err := p.heldBy(ctx, volumeID)
+		if err != nil {
+			return err
+		}
+		if len(held) > 0 {
+			klog.FromContext(ctx).Info("Keeping the claim's volume: a PV refers to it", "volumeID", volumeID, "pvs", held)
+			return nil
+		}
 		klog.FromContext(ctx).V(2).Info("Removing volume of a claim that cannot be served", "volumeID", volumeID)
 		if err := p.removeVolume(ctx, volumeID, connector); err != nil {
 			return err
 		}
 	}
 	return p.deleteSecret(ctx, secretNS, mapper.ChapSecretName(opts.PVName), opts.PVName)
+}
+
+// heldBy names the PVs that refer to the volume, read live.
+func (p *Provisioner) heldBy(ctx context.Context, volumeID string) ([]string, error) {
+	refs, _, err := ListReferences(ctx, p.kube)
+	if err != nil {
+		return nil, fmt.Errorf("check which PVs refer to volume %s: %w", volumeID, err)
+	}
+	return refs.Of(volumeID), nil
 }

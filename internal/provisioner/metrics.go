@@ -17,6 +17,12 @@ import (
 const (
 	MetricPhaseDuration = "cinder_provisioner_phase_duration_seconds"
 	MetricCinderCalls   = "cinder_provisioner_cinder_calls"
+	// MetricSweepVolumes is what the last sweep decided about each volume of
+	// this cluster, by verdict: deleted (proven unreferenced), referenced (a
+	// PV refers to it), claim (its claim exists), and the volumes no PV
+	// refers to that it kept for an admin: policy (not Delete), young (within
+	// the grace period), status (in use, creating, ...), exported.
+	MetricSweepVolumes = "cinder_provisioner_sweep_volumes"
 )
 
 // Operations and phases, the label values of the metrics.
@@ -41,6 +47,7 @@ const (
 type Metrics struct {
 	phase *prometheus.HistogramVec
 	calls *prometheus.HistogramVec
+	sweep *prometheus.GaugeVec
 }
 
 // NewMetrics creates the collectors and registers them with reg.
@@ -58,9 +65,13 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Help:    "Cinder requests made by one Provision or Delete call, by operation and result (ok: the call succeeded).",
 			Buckets: []float64{1, 2, 3, 4, 5, 6, 8, 10, 12, 16, 24, 32, 64},
 		}, []string{"operation", "result"}),
+		sweep: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: MetricSweepVolumes,
+			Help: "Volumes of this cluster by what the last sweep decided: deleted, referenced, claim, and kept for an admin (policy, young, status, exported).",
+		}, []string{"verdict"}),
 	}
 	if reg != nil {
-		if err := errors.Join(reg.Register(m.phase), reg.Register(m.calls)); err != nil {
+		if err := errors.Join(reg.Register(m.phase), reg.Register(m.calls), reg.Register(m.sweep)); err != nil {
 			return nil, err
 		}
 	}
@@ -92,5 +103,15 @@ func (m *Metrics) track(ctx context.Context, op string) (context.Context, func(e
 			result = "error"
 		}
 		m.calls.WithLabelValues(op, result).Observe(float64(counter.Calls()))
+	}
+}
+
+// swept records the verdicts of one sweep (every verdict, zeros included).
+func (m *Metrics) swept(counts map[verdict]int) {
+	if m == nil {
+		return
+	}
+	for v, name := range verdictNames {
+		m.sweep.WithLabelValues(name).Set(float64(counts[v]))
 	}
 }

@@ -30,7 +30,7 @@ func (p *Provisioner) Provision(ctx context.Context, opts controller.ProvisionOp
 	logger := klog.FromContext(ctx).WithValues("pvc", klog.KObj(opts.PVC), "pv", opts.PVName)
 	ctx = klog.NewContext(ctx, logger)
 	ctx, done := p.metrics.track(ctx, opProvision)
-	pv, out, err := p.provision(ctx, opts)
+	pv, out, err := p.attempt(ctx, opts)
 	done(err)
 	if err != nil {
 		logger.V(2).Info("Provisioning did not finish", "outcome", out.String(), "err", err.Error())
@@ -41,6 +41,41 @@ func (p *Provisioner) Provision(ctx context.Context, opts controller.ProvisionOp
 	}
 	logger.V(2).Info("Provisioned volume", "volumeID", pv.Annotations[AnnVolumeID], "capacity", pv.Spec.Capacity.Storage().String())
 	return pv, out.state(), nil
+}
+
+// attempt is one attempt on a claim, alone on it (the Guard waits): it
+// reads the claim live, forgets one that is gone or being deleted, else
+// provisions; an attempt that ends with nothing of the claim left
+// (refused, forgotten) releases the claim from FinalizerProvisioning.
+func (p *Provisioner) attempt(ctx context.Context, opts controller.ProvisionOptions) (*corev1.PersistentVolume, outcome, error) {
+	if opts.PVC == nil || opts.StorageClass == nil {
+		return nil, refused, errors.New("provision options lack the claim or its StorageClass")
+	}
+	if err := p.locks.lock(ctx, opts.PVC.UID); err != nil {
+		return nil, pending, err
+	}
+	defer p.locks.unlock(opts.PVC.UID)
+	endClaim := p.metrics.timePhase(opProvision, phaseClaim)
+	live, err := p.liveClaim(ctx, opts.PVC)
+	if err != nil {
+		return nil, pending, err
+	}
+	var (
+		pv  *corev1.PersistentVolume
+		out outcome
+	)
+	if live == nil || live.DeletionTimestamp != nil {
+		pv, out, err = p.forget(ctx, opts, live)
+	} else {
+		pv, out, err = p.provision(ctx, opts, live, endClaim)
+	}
+	if out.releases() && protected(live) {
+		if uerr := p.unprotect(ctx, live); uerr != nil {
+			// nothing is left on Cinder; the next attempt releases it
+			return nil, pending, fmt.Errorf("%w; %w", err, uerr)
+		}
+	}
+	return pv, out, err
 }
 
 // request is what a claim and its class ask for, checked.
@@ -54,19 +89,9 @@ type request struct {
 	pinZone   bool    // pin the PV to the volume's zone (topology.go)
 }
 
-// provision is one attempt. Each return names its outcome (see outcome).
-func (p *Provisioner) provision(ctx context.Context, opts controller.ProvisionOptions) (*corev1.PersistentVolume, outcome, error) {
-	if opts.PVC == nil || opts.StorageClass == nil {
-		return nil, refused, errors.New("provision options lack the claim or its StorageClass")
-	}
-	endClaim := p.metrics.timePhase(opProvision, phaseClaim)
-	gone, err := p.claimGone(ctx, opts.PVC)
-	if err != nil {
-		return nil, pending, err
-	}
-	if gone {
-		return p.forget(ctx, opts)
-	}
+// provision is one attempt for a live claim. Each return names its
+// outcome (see outcome).
+func (p *Provisioner) provision(ctx context.Context, opts controller.ProvisionOptions, live *corev1.PersistentVolumeClaim, endClaim func()) (*corev1.PersistentVolume, outcome, error) {
 	if err, ok := p.refusals.get(opts); ok {
 		return nil, refusedAgain, err
 	}
@@ -77,6 +102,11 @@ func (p *Provisioner) provision(ctx context.Context, opts controller.ProvisionOp
 	if err != nil {
 		pv, out, err := p.refuse(ctx, opts, nil, "", err)
 		return pv, rescheduleIfNodeGone(out, err), err
+	}
+	// from here on a volume may be made or changed for the claim: the
+	// claim is held until it is bound or nothing of it is left
+	if err := p.protect(ctx, live); err != nil {
+		return nil, pending, err
 	}
 	endClaim()
 
@@ -193,15 +223,18 @@ func (p *Provisioner) exportAndMap(ctx context.Context, opts controller.Provisio
 	return pv, bound, nil
 }
 
-func (p *Provisioner) volumeMetadata(opts controller.ProvisionOptions) map[string]string {
+func (p *Provisioner) volumeMetadata(opts controller.ProvisionOptions, req *request) map[string]string {
 	return map[string]string{
 		MetaClusterID:    p.clusterID,
 		MetaPVCNamespace: opts.PVC.Namespace,
 		MetaPVCName:      opts.PVC.Name,
 		MetaPVName:       opts.PVName,
 		MetaProvisioner:  p.name,
-		// read by orphans: a Retain volume whose PV is gone is kept on purpose
+		// a hint for people, orphans and the sweep, kept current by the
+		// Guard when an admin changes the PV's policy
 		MetaReclaimPolicy: string(reclaimPolicy(opts.StorageClass)),
+		// where a cleanup without the class finds the CHAP Secret
+		MetaSecretNamespace: req.mapper.SecretNamespace,
 	}
 }
 

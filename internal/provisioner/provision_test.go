@@ -80,6 +80,8 @@ func TestProvisionISCSIWithCHAP(t *testing.T) {
 		MetaProvisioner:  DefaultName,
 		// no reclaim policy in the class: the API server's default
 		MetaReclaimPolicy: "Delete",
+		// the provisioner's --secret-namespace: where its CHAP Secret is
+		MetaSecretNamespace: testSecretNamespace,
 	}
 	if !maps.Equal(vol.Metadata, wantMeta) {
 		t.Errorf("volume metadata = %v, want %v", vol.Metadata, wantMeta)

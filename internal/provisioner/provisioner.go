@@ -51,6 +51,9 @@ type Config struct {
 	// Dynamic reads VolumeSnapshots and VolumeSnapshotContents (restore
 	// from a snapshot); nil: such claims are refused.
 	Dynamic dynamic.Interface
+	// SweepGrace is how old, by Cinder's clock, a volume nothing refers to
+	// must be before the sweep deletes it; 0 means DefaultSweepGrace.
+	SweepGrace time.Duration
 	// ZoneKey is the node label naming a node's availability zone, read
 	// from the selected node and allowedTopologies and written into PV
 	// nodeAffinity; "" means DefaultZoneKey.
@@ -68,10 +71,11 @@ type Provisioner struct {
 	secretNamespace string
 	connector       cinder.Connector
 	refusals        refusals
+	locks           claimLocks
 	metrics         *Metrics
 	dynamic         dynamic.Interface
 	zoneKey         string
-	now             func() time.Time
+	sweepGrace      time.Duration
 }
 
 var (
@@ -109,7 +113,10 @@ func New(cfg Config) (*Provisioner, error) {
 		metrics:         cfg.Metrics,
 		dynamic:         cfg.Dynamic,
 		zoneKey:         cfg.ZoneKey,
-		now:             time.Now,
+		sweepGrace:      cfg.SweepGrace,
+	}
+	if p.sweepGrace <= 0 {
+		p.sweepGrace = DefaultSweepGrace
 	}
 	if p.zoneKey == "" {
 		p.zoneKey = DefaultZoneKey

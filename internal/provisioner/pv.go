@@ -28,6 +28,7 @@ func (p *Provisioner) buildPV(opts controller.ProvisionOptions, vol *cinder.Volu
 				AnnExportID:            exp.ID,
 				AnnConnector:           string(conn),
 				AnnProvisionerIdentity: p.name,
+				AnnReclaimPolicy:       string(reclaim),
 			},
 		},
 		Spec: corev1.PersistentVolumeSpec{

@@ -78,6 +78,10 @@ func (o outcome) state() controller.ProvisioningState {
 	return controller.ProvisioningFinished
 }
 
+// releases reports whether the attempt leaves nothing of the claim on
+// Cinder, so the claim is released from FinalizerProvisioning.
+func (o outcome) releases() bool { return o == refused || o == refusedAgain || o == forgotten }
+
 // event reports whether the outcome's error deserves a Warning Event on
 // the claim.
 func (o outcome) event() bool { return o == refused || o == pending || o == rescheduled }

@@ -98,6 +98,15 @@ func (p *Provisioner) removeDuplicates(ctx context.Context, name string, ids []s
 		if id == keep {
 			continue
 		}
+		held, err := p.heldBy(ctx, id)
+		if err != nil {
+			return err
+		}
+		if len(held) > 0 {
+			// a PV (re-created by an admin, say) uses it: never ours to remove
+			klog.FromContext(ctx).Info("Keeping a second volume of the claim's name: a PV refers to it", "volumeID", id, "pvs", held)
+			return dupErr
+		}
 		klog.FromContext(ctx).Info("Removing a second volume of the claim's name", "volumeID", id, "kept", keep)
 		if err := p.removeVolume(ctx, id, connector); err != nil {
 			return fmt.Errorf("remove volume %s, a second volume named %s: %w", id, name, err)
@@ -163,25 +172,29 @@ func (p *Provisioner) recoverVolume(ctx context.Context, vol *cinder.Volume, con
 }
 
 // waitCreated waits until a creating volume is available. A volume still
-// creating staleCreating after it was made gets one DELETE: Cinder destroys
-// a volume no backend took (no host) at once, whatever its status, and
-// refuses (400) one a backend is creating, whose wait then goes on. It
-// returns nil when the volume is gone and a new one is needed.
+// creating staleCreating after it was made, by Cinder's own clock (its
+// created_at against the Date of the answer that showed it), gets one
+// DELETE: Cinder destroys a volume no backend took (no host) at once,
+// whatever its status, and refuses (400) one a backend is creating, whose
+// wait then goes on. A volume whose age Cinder did not say is waited for,
+// never deleted. It returns nil when the volume is gone and a new one is
+// needed.
 func (p *Provisioner) waitCreated(ctx context.Context, vol *cinder.Volume) (*cinder.Volume, error) {
 	id := vol.ID
-	if age := p.now().Sub(vol.CreatedAt); vol.CreatedAt.IsZero() || age < staleCreating {
+	age, known := vol.Age()
+	if !known || age < staleCreating {
 		wctx, cancel := context.WithTimeout(ctx, staleCreating-age)
 		v, err := p.cinder.WaitForVolumeStatus(wctx, id, cinder.StatusAvailable)
 		cancel()
 		var we *cinder.WaitError
-		if err == nil || ctx.Err() != nil || !errors.As(err, &we) || vol.CreatedAt.IsZero() {
+		if err == nil || ctx.Err() != nil || !errors.As(err, &we) || !known {
 			return v, err
 		}
 	}
 	err := p.cinder.DeleteVolume(ctx, id)
 	switch {
 	case err == nil:
-		klog.FromContext(ctx).Info("Deleted volume that Cinder never scheduled", "volumeID", id, "created", vol.CreatedAt)
+		klog.FromContext(ctx).Info("Deleted volume that Cinder never scheduled", "volumeID", id, "created", vol.CreatedAt, "cinderTime", vol.ReadAt)
 		if err := p.cinder.WaitForVolumeDeleted(ctx, id); err != nil {
 			return nil, fmt.Errorf("wait for volume %s, never scheduled, to go: %w", id, err)
 		}
@@ -222,7 +235,7 @@ func (p *Provisioner) createVolume(ctx context.Context, opts controller.Provisio
 		VolumeType:       req.params.VolumeType,
 		AvailabilityZone: req.zone,
 		Description:      fmt.Sprintf("Kubernetes volume %s for claim %s/%s (cluster %s)", opts.PVName, opts.PVC.Namespace, opts.PVC.Name, p.clusterID),
-		Metadata:         req.source.metadata(p.volumeMetadata(opts)),
+		Metadata:         req.source.metadata(p.volumeMetadata(opts, req)),
 		SourceVolumeID:   req.source.cloneOf(),
 		SnapshotID:       req.source.restoreOf(),
 	})

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/cinder-provisioner/cinder-provisioner/internal/cinder"
 )
@@ -213,7 +214,9 @@ func (u undo) finish(ctx context.Context, err error) error {
 	if err == nil || len(u) == 0 {
 		return err
 	}
-	ctx = context.WithoutCancel(ctx)
+	// as the real client: outlives the caller, not the leadership
+	ctx, cancel := cinder.Detached(ctx, time.Minute)
+	defer cancel()
 	var errs []error
 	for i := len(u) - 1; i >= 0; i-- {
 		if e := u[i].fn(ctx); e != nil && !errors.Is(e, cinder.ErrNotFound) {
@@ -592,7 +595,9 @@ func (f *Fake) unexportLegacy(ctx context.Context, volumeID, id string, cn cinde
 	}
 	if err := f.terminateConnection(ctx, volumeID, cn); err != nil {
 		if began {
-			if rb := f.rollDetaching(context.WithoutCancel(ctx), volumeID); rb != nil {
+			rbCtx, cancel := cinder.Detached(ctx, time.Minute)
+			defer cancel()
+			if rb := f.rollDetaching(rbCtx, volumeID); rb != nil {
 				return errors.Join(err, fmt.Errorf("undo os-begin_detaching: %w", rb))
 			}
 		}

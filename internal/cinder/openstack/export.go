@@ -93,7 +93,9 @@ func (u *undoStack) push(name string, fn func(ctx context.Context) error) {
 }
 
 func (u *undoStack) run(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), u.c.rollbackTimeout)
+	// outlives the caller (a cancelled attempt must not leak an export),
+	// not the leadership (cinder.WithFence)
+	ctx, cancel := cinder.Detached(ctx, u.c.rollbackTimeout)
 	defer cancel()
 	var errs []error
 	for i := len(u.steps) - 1; i >= 0; i-- {
@@ -383,7 +385,7 @@ func (c *Client) unexportLegacy(ctx context.Context, volumeID, exportID string, 
 	}
 	if err := c.terminateConnection(ctx, volumeID, cn); err != nil {
 		// Back to in-use so a retry starts from the same state.
-		rb, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.rollbackTimeout)
+		rb, cancel := cinder.Detached(ctx, c.rollbackTimeout)
 		defer cancel()
 		if rbErr := c.rollDetaching(rb, volumeID); rbErr != nil {
 			return errors.Join(err, rbErr)

@@ -1,0 +1,83 @@
+package provisioner
+
+import (
+	"context"
+
+	corev1 "k8s.io/api/core/v1"
+	storagev1 "k8s.io/api/storage/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/sig-storage-lib-external-provisioner/v13/controller"
+)
+
+// needsRelease reports whether a claim held by FinalizerProvisioning has
+// reached one of the two ends that release it: bound, or being deleted.
+func needsRelease(c *corev1.PersistentVolumeClaim) bool {
+	return protected(c) && (c.Spec.VolumeName != "" || c.DeletionTimestamp != nil)
+}
+
+// pvNameFor is the name of the PV the library makes for a claim (its
+// default volume name hook, which cmd keeps): the Cinder volume's name too.
+func pvNameFor(claim *corev1.PersistentVolumeClaim) string { return "pvc-" + string(claim.UID) }
+
+// release ends FinalizerProvisioning's hold on a claim (see
+// protection.go). A claim bound to its PV is released at once: the PV and
+// its reclaim policy own the volume from now on. A claim being deleted
+// unbound, or bound to another PV, first loses everything made for it
+// (volume, exports, Secret), unless a PV refers to the volume. again is
+// true when an attempt is working on the claim: the Guard looks again soon.
+func (p *Provisioner) release(ctx context.Context, claim *corev1.PersistentVolumeClaim) (again bool, err error) {
+	pvName := pvNameFor(claim)
+	if claim.Spec.VolumeName == pvName {
+		return false, p.unprotect(ctx, claim)
+	}
+	if !p.locks.tryLock(claim.UID) {
+		return true, nil
+	}
+	defer p.locks.unlock(claim.UID)
+	live, err := p.liveClaim(ctx, claim)
+	if err != nil || live == nil || !needsRelease(live) {
+		return false, err
+	}
+	if live.Spec.VolumeName != pvName {
+		opts := controller.ProvisionOptions{PVC: live, PVName: pvName}
+		if err := p.removeLeftovers(ctx, opts, p.cleanupRequest(ctx, live), ""); err != nil {
+			p.warn(live, err)
+			return false, err
+		}
+		if err := p.releaseSource(ctx, live); err != nil {
+			return false, err
+		}
+	}
+	return false, p.unprotect(ctx, live)
+}
+
+// cleanupRequest is what a cleanup needs of the claim's class (the
+// connector legacy exports were made for, the CHAP Secret's namespace);
+// nil when the class is gone or unusable: the provisioner's own and the
+// volume's metadata serve then.
+func (p *Provisioner) cleanupRequest(ctx context.Context, claim *corev1.PersistentVolumeClaim) *request {
+	name := ""
+	if claim.Spec.StorageClassName != nil {
+		name = *claim.Spec.StorageClassName
+	}
+	if name == "" {
+		return nil
+	}
+	class, err := p.kube.StorageV1().StorageClasses().Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		return nil
+	}
+	return p.requestForCleanup(claim, class)
+}
+
+func (p *Provisioner) requestForCleanup(claim *corev1.PersistentVolumeClaim, class *storagev1.StorageClass) *request {
+	params, err := parseParameters(class.Parameters)
+	if err != nil {
+		return nil
+	}
+	connector, err := p.connectorFor(controller.ProvisionOptions{PVC: claim, StorageClass: class}, params, nil)
+	if err != nil {
+		return nil
+	}
+	return &request{params: params, connector: connector, mapper: p.mapperParams(claim, params, connector)}
+}
