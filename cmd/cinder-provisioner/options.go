@@ -321,8 +321,8 @@ func (o *Options) Validate() error {
 	if o.SweepInterval < 0 {
 		bad("sweep-interval", "%v: must not be negative (0: never)", o.SweepInterval)
 	}
-	if o.SweepGrace < time.Minute {
-		bad("sweep-grace", "%v: must be at least 1m (a volume younger may still be on its way to a PV)", o.SweepGrace)
+	if o.SweepGrace <= 0 {
+		bad("sweep-grace", "%v: must be positive (a volume younger may still be on its way to a PV; default 1h)", o.SweepGrace)
 	}
 	if o.ResizeWorkers < 0 {
 		bad("resize-workers", "%d: must not be negative (0: no resizing)", o.ResizeWorkers)

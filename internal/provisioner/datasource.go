@@ -341,8 +341,11 @@ func rescheduleIfNodeGone(out outcome, err error) outcome {
 // used any more (the claim to clone deleted, the snapshot gone) does not
 // matter when the claim's volume was already made from it by an earlier
 // attempt (its export, say, failed): that volume, found by name, records
-// its source, and the next step reuses it. Refusing there would delete a
-// finished clone whose source is gone for good.
+// its source, and the next step reuses it, from whatever status an
+// interrupted attempt left it in (creating, reserved by a failed export,
+// ...). Refusing there would delete a clone whose source is gone for good:
+// the only copy of the data. Only a volume in error (no data) or being
+// deleted is not a made clone.
 func (p *Provisioner) dataSourceOrMade(ctx context.Context, opts controller.ProvisionOptions, sizeGiB int) (*source, error) {
 	src, err := p.dataSourceFor(ctx, opts, sizeGiB)
 	var se *sourceError
@@ -350,7 +353,7 @@ func (p *Provisioner) dataSourceOrMade(ctx context.Context, opts controller.Prov
 		return src, err
 	}
 	vol, ferr := p.cinder.FindVolumeByName(ctx, opts.PVName)
-	if ferr != nil || vol.Metadata[MetaClusterID] != p.clusterID || !cinder.CloneSourceStatus(vol.Status) {
+	if ferr != nil || vol.Metadata[MetaClusterID] != p.clusterID || cinder.IsErrorStatus(vol.Status) || vol.Status == cinder.StatusDeleting {
 		return nil, err
 	}
 	_, kind, name, _, _ := claimDataSource(opts.PVC)

@@ -154,7 +154,7 @@ func TestR2Outages(t *testing.T) {
 				scenario: "R2 " + o.service + " down",
 				load:     fmt.Sprintf("%d claims, %d deleted around the outage", len(made), deleted),
 				faults:   fmt.Sprintf("%s killed for %s; provisioner %s", o.service, o.duration, exited),
-				bound:    res.bound, claims: res.live, leaked: res.leaked, double: res.double,
+				bound:    res.bound, claims: res.live, leaked: res.leaked, wronglyDeleted: res.wronglyDeleted, double: res.double,
 				events:   fmt.Sprintf("%d iSCSI logins from PVs", res.logins),
 				recover:  fmt.Sprintf("%.0fs after %s returned", res.recover.Seconds(), o.service),
 				duration: time.Since(start), passed: !t.Failed(),

@@ -101,7 +101,7 @@ func TestR6HA(t *testing.T) {
 		scenario: "R6 two replicas",
 		load:     fmt.Sprintf("%d bursts of %d claims", rounds, burst),
 		faults:   fmt.Sprintf("%d × kill -9 of the leader mid-burst, then SIGTERM of the leader", rounds),
-		bound:    o.bound, claims: o.live, leaked: o.leaked, double: o.double,
+		bound:    o.bound, claims: o.live, leaked: o.leaked, wronglyDeleted: o.wronglyDeleted, double: o.double,
 		events:   fmt.Sprintf("failover <= %s (bound %s); SIGTERM handover %s", worst.Round(100*time.Millisecond), haLease+5*time.Second, handover.Round(100*time.Millisecond)),
 		recover:  fmt.Sprintf("worst failover %s", worst.Round(100*time.Millisecond)),
 		duration: time.Since(start), passed: !t.Failed(),

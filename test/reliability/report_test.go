@@ -16,6 +16,7 @@ type row struct {
 	scenario, load, faults string
 	bound, claims          int
 	leaked, double         int
+	wronglyDeleted         int
 	events                 string
 	recover                string
 	duration               time.Duration
@@ -39,15 +40,15 @@ func (t *table) markdown() string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	var b strings.Builder
-	b.WriteString("| scenario | load | faults injected | claims bound | volumes leaked | double provisions | events checked | time to recover | duration | result |\n")
-	b.WriteString("|---|---|---|---|---|---|---|---|---|---|\n")
+	b.WriteString("| scenario | load | faults injected | claims bound | volumes leaked | volumes wrongly deleted | double provisions | events checked | time to recover | duration | result |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, r := range t.rows {
 		res := "pass"
 		if !r.passed {
 			res = "**FAIL**"
 		}
-		fmt.Fprintf(&b, "| %s | %s | %s | %d/%d | %d | %d | %s | %s | %s | %s |\n",
-			r.scenario, r.load, r.faults, r.bound, r.claims, r.leaked, r.double, r.events, r.recover, r.duration.Round(time.Second), res)
+		fmt.Fprintf(&b, "| %s | %s | %s | %d/%d | %d | %d | %d | %s | %s | %s | %s |\n",
+			r.scenario, r.load, r.faults, r.bound, r.claims, r.leaked, r.wronglyDeleted, r.double, r.events, r.recover, r.duration.Round(time.Second), res)
 	}
 	return b.String()
 }

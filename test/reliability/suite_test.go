@@ -238,6 +238,7 @@ type env struct {
 	mu        sync.Mutex                    // procs and metrics: supervisors add to them
 	metrics   map[*framework.Process]string // its /metrics address
 	rng       *rand.Rand
+	pvCleanup bool // retained PVs are removed at the end
 }
 
 func newEnv(t *testing.T) *env {
@@ -446,7 +447,11 @@ func (e *env) waitBound(pvc *corev1.PersistentVolumeClaim, timeout time.Duration
 // outcome is what every scenario measures at its end.
 type outcome struct {
 	bound, live, leaked, double, logins int
-	recover                             time.Duration // slowest claim, from the end of the fault
+	// kept: volumes a Released PV of reclaim policy Retain holds after
+	// every claim was deleted (they must stay); wronglyDeleted: such PVs
+	// whose volume is gone
+	kept, wronglyDeleted int
+	recover              time.Duration // slowest claim, from the end of the fault
 }
 
 // settle waits until every live claim is bound (or timeout), checks each
@@ -498,17 +503,84 @@ func (e *env) settle(live []*corev1.PersistentVolumeClaim, everMade []string, si
 	if err := e.s.Kube.CoreV1().PersistentVolumeClaims(e.ns).DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{}); err != nil {
 		e.t.Fatalf("delete claims: %v", err)
 	}
+	// Every volume left must be held by a PV of reclaim policy Retain (a
+	// bound claim of a Retain class: kept on purpose); every such PV's
+	// volume must still be there.
 	var left map[string][]string
+	var retained map[string]string // PV name -> volume id
 	for end := time.Now().Add(4 * time.Minute); time.Now().Before(end); time.Sleep(time.Second) {
-		if left, err = e.volumes(ctx); err == nil && len(left) == 0 {
+		left, err = e.volumes(ctx)
+		if err != nil {
+			continue
+		}
+		if retained, err = e.retainedPVs(ctx); err != nil {
+			continue
+		}
+		if unheld(left, retained) == 0 {
 			break
 		}
 	}
 	for name, vols := range left {
+		if _, ok := retained[name]; ok && len(vols) == 1 {
+			o.kept++
+			continue
+		}
 		o.leaked += len(vols)
-		e.t.Errorf("volume of %s left after every claim was deleted: %v", name, vols)
+		e.t.Errorf("volume of %s left after every claim was deleted, no Retain PV holds it: %v", name, vols)
+	}
+	for name, id := range retained {
+		if vols := left[name]; len(vols) != 1 || !strings.HasPrefix(vols[0], id+" ") {
+			o.wronglyDeleted++
+			e.t.Errorf("PV %s (Retain) holds volume %s, which is gone: %v", name, id, vols)
+		}
 	}
 	return o
+}
+
+// unheld counts the volumes no Retain PV of their name holds.
+func unheld(left map[string][]string, retained map[string]string) int {
+	n := 0
+	for name, vols := range left {
+		if _, ok := retained[name]; !ok || len(vols) != 1 {
+			n += len(vols)
+		}
+	}
+	return n
+}
+
+// retainedPVs lists this scenario's PVs of reclaim policy Retain (name ->
+// volume id), and removes them when the test ends (their volumes go with
+// the cluster id's cleanup).
+func (e *env) retainedPVs(ctx context.Context) (map[string]string, error) {
+	pvs, err := e.s.Kube.CoreV1().PersistentVolumes().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]string{}
+	for _, pv := range pvs.Items {
+		if pv.Annotations["pv.kubernetes.io/provisioned-by"] != e.name || pv.Spec.PersistentVolumeReclaimPolicy != corev1.PersistentVolumeReclaimRetain {
+			continue
+		}
+		out[pv.Name] = pv.Annotations["cinder.openstack.org/volume-id"]
+	}
+	if len(out) > 0 && !e.pvCleanup {
+		e.pvCleanup = true
+		e.t.Cleanup(e.deleteRetainedPVs)
+	}
+	return out, nil
+}
+
+func (e *env) deleteRetainedPVs() {
+	ctx := context.Background()
+	pvs, err := e.s.Kube.CoreV1().PersistentVolumes().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return
+	}
+	for _, pv := range pvs.Items {
+		if pv.Annotations["pv.kubernetes.io/provisioned-by"] == e.name {
+			_ = e.s.Kube.CoreV1().PersistentVolumes().Delete(ctx, pv.Name, metav1.DeleteOptions{})
+		}
+	}
 }
 
 // checkPV asserts the PV's one volume and logs in from the PV's fields.

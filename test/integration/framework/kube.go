@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"slices"
 	"testing"
 	"time"
 
@@ -30,6 +31,7 @@ func (s *Stack) Namespace(t testing.TB, prefix string) string {
 		t.Fatalf("create namespace: %v", err)
 	}
 	t.Cleanup(func() {
+		releaseClaims(t, s, ns.Name)
 		err := s.Kube.CoreV1().Namespaces().Delete(context.Background(), ns.Name, metav1.DeleteOptions{})
 		if err != nil && !apierrors.IsNotFound(err) {
 			t.Errorf("cleanup: delete namespace %s: %v", ns.Name, err)
@@ -46,5 +48,32 @@ func Eventually(t testing.TB, timeout time.Duration, msg string, cond func(ctx c
 	defer cancel()
 	if err := wait.PollUntilContextCancel(ctx, 100*time.Millisecond, true, cond); err != nil {
 		t.Fatalf("%s: %v (waited up to %s)", msg, err, timeout)
+	}
+}
+
+// provisioningFinalizer is cinder-provisioner's hold on a claim whose volume
+// is in flight.
+const provisioningFinalizer = "cinder.openstack.org/provisioning-protection"
+
+// releaseClaims takes the provisioner's finalizer off the claims a test
+// left in its namespace, so that the namespace can go: by the time the
+// namespace is deleted, the test's provisioners have stopped and its volumes
+// are removed by metadata (what an admin's uninstall does, docs/design.md).
+func releaseClaims(t testing.TB, s *Stack, ns string) {
+	ctx := context.Background()
+	claims, err := s.Kube.CoreV1().PersistentVolumeClaims(ns).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Logf("cleanup: list claims of %s: %v", ns, err)
+		return
+	}
+	for i := range claims.Items {
+		c := &claims.Items[i]
+		if !slices.Contains(c.Finalizers, provisioningFinalizer) {
+			continue
+		}
+		c.Finalizers = slices.DeleteFunc(c.Finalizers, func(f string) bool { return f == provisioningFinalizer })
+		if _, err := s.Kube.CoreV1().PersistentVolumeClaims(ns).Update(ctx, c, metav1.UpdateOptions{}); err != nil && !apierrors.IsNotFound(err) {
+			t.Logf("cleanup: release claim %s/%s: %v", ns, c.Name, err)
+		}
 	}
 }
