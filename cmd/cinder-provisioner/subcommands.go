@@ -149,29 +149,37 @@ func runCheck(args []string, stdout, stderr io.Writer, e env) int {
 
 func runOrphans(args []string, stdout, stderr io.Writer, e env) int {
 	o := NewOptions()
-	fs := subcommandFlagSet("orphans", "--cluster-id=NAME [--cloud-config=FILE | --cloud=NAME] [--kubeconfig=FILE] [--delete [--yes] [--include-unknown-policy]] [flags]",
-		"Lists the Cinder volumes whose metadata "+provisioner.MetaClusterID+" is --cluster-id but that no PV names, by the reclaim\n"+
-			"policy their metadata "+provisioner.MetaReclaimPolicy+" records (Delete: orphans; Retain: kept on purpose; none: unknown),\n"+
-			"and the PVs of --provisioner-name whose Cinder volume is gone. --delete deletes the orphans after confirmation (never PVs,\n"+
-			"never a Retain volume, volumes of unknown policy only with --include-unknown-policy); a volume younger than --min-age is\n"+
-			"reported but not deleted (a provisioner may be working on it).",
-		o, stderr, cinderFlags, kubeFlags, connectorFlags, []string{"cluster-id", "provisioner-name"})
-	del := fs.Bool("delete", false, "Delete the Cinder volumes without a PV whose reclaim policy is Delete (after a confirmation prompt). PVs and Retain volumes are never deleted.")
+	fs := subcommandFlagSet("orphans", "--cluster-id=NAME [--cloud-config=FILE | --cloud=NAME] [--kubeconfig=FILE] [--delete [--yes] [--include-unknown-policy] [--include-never-held-retain]] [flags]",
+		"Lists the Cinder volumes whose metadata "+provisioner.MetaClusterID+" is --cluster-id and that no PV refers to (any PV, any\n"+
+			"field: annotations, iSCSI IQN, CSI volumeHandle, ceph-csi image), by what still holds them: orphans (their claim is gone,\n"+
+			"Cinder records no export of them) by the reclaim policy their metadata "+provisioner.MetaReclaimPolicy+" records (Delete;\n"+
+			"Retain but never held by a PV; unknown), volumes kept on purpose (Retain, still exported), volumes exported without a PV\n"+
+			"(a host may still use them), and volumes whose claim exists (Pending or Terminating: in flight). Then the PVs of\n"+
+			"--provisioner-name whose Cinder volume is gone.\n"+
+			"--delete deletes orphans of reclaim policy Delete after confirmation, each checked again just before (PVs, claim,\n"+
+			"exports, status available or error) with its CHAP Secret; never a PV, never an exported volume, never one whose claim\n"+
+			"exists, never one younger than --min-age by Cinder's clock; orphans of unknown policy only with --include-unknown-policy,\n"+
+			"never-held Retain ones only with --include-never-held-retain. Exit status 1 when a listing, a check or a deletion failed.",
+		o, stderr, cinderFlags, kubeFlags, []string{"cluster-id", "provisioner-name", "secret-namespace"})
+	del := fs.Bool("delete", false, "Delete the orphans of reclaim policy Delete (after a confirmation prompt) and their CHAP Secrets. "+
+		"PVs, exported volumes, volumes whose claim exists and volumes kept on purpose are never deleted.")
 	yes := fs.Bool("yes", false, "With --delete: do not ask for confirmation.")
-	includeUnknown := fs.Bool("include-unknown-policy", false, "With --delete: also delete the volumes without a PV whose metadata records no reclaim policy (made before cinder-provisioner recorded it); any of them may be a Retain volume kept on purpose.")
+	includeUnknown := fs.Bool("include-unknown-policy", false, "With --delete: also delete the orphans whose metadata records no reclaim policy (made before cinder-provisioner recorded it); any of them may be a Retain volume kept on purpose.")
+	includeNeverHeld := fs.Bool("include-never-held-retain", false, "With --delete: also delete the orphans whose metadata records reclaim policy Retain but that no PV ever held (never exported, no PV, claim gone); "+
+		"an admin may have recorded Retain by hand to keep one.")
 	wait := fs.Duration("delete-wait", 5*time.Minute, "With --delete: how long to wait for each volume to go.")
-	minAge := fs.Duration("min-age", operator.InFlightAge, "With --delete: volumes younger than this are never deleted, whatever their status (a provisioner may be between creating a volume and its PV). 0: no protection.")
+	minAge := fs.Duration("min-age", operator.InFlightAge, "With --delete: volumes younger than this by Cinder's clock (the Date of its answer minus created_at) are never deleted, "+
+		"nor any whose age Cinder does not tell. 0: no age protection.")
 	if code, done := parseSubcommand(fs, args, stderr); done {
 		return code
 	}
 	o.Complete(e)
 	errs := append(o.validateCinder(), o.validateIdentity()...)
-	errs = append(errs, o.validateConnector()...)
 	if o.KubeAPIQPS <= 0 || o.KubeAPIBurst < 1 {
 		errs = append(errs, errors.New("--kube-api-qps and --kube-api-burst must be positive"))
 	}
-	connector, ok := subcommandConnector(fs.Name(), o, errs, stderr)
-	if !ok {
+	if err := errors.Join(errs...); err != nil {
+		fmt.Fprintf(stderr, "%s: %s (see --help)\n", fs.Name(), oneLine(err))
 		return exitUsage
 	}
 
@@ -184,18 +192,19 @@ func runOrphans(args []string, stdout, stderr io.Writer, e env) int {
 			err = kerr
 		} else {
 			err = operator.Orphans(ctx, operator.OrphansConfig{
-				Cinder:               client,
-				Kube:                 kube,
-				Out:                  stdout,
-				In:                   e.Stdin,
-				ClusterID:            o.ClusterID,
-				ProvisionerName:      o.ProvisionerName,
-				Delete:               *del,
-				Yes:                  *yes,
-				IncludeUnknownPolicy: *includeUnknown,
-				Connector:            connector,
-				DeleteWait:           *wait,
-				MinAge:               orphanMinAge(*minAge),
+				Cinder:                 client,
+				Kube:                   kube,
+				Out:                    stdout,
+				In:                     e.Stdin,
+				ClusterID:              o.ClusterID,
+				ProvisionerName:        o.ProvisionerName,
+				SecretNamespace:        o.SecretNamespace,
+				Delete:                 *del,
+				Yes:                    *yes,
+				IncludeUnknownPolicy:   *includeUnknown,
+				IncludeNeverHeldRetain: *includeNeverHeld,
+				DeleteWait:             *wait,
+				MinAge:                 orphanMinAge(*minAge),
 			})
 		}
 	}

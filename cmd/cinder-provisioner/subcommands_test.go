@@ -22,7 +22,11 @@ func TestSubcommandErrors(t *testing.T) {
 		{"orphans needs a cluster id", []string{"orphans", "--cloud-config", "x"}, exitUsage, "--cluster-id: is required"},
 		{"orphans help", []string{"orphans", "--help"}, exitOK, "--delete"},
 		{"orphans help names the unknown-policy switch", []string{"orphans", "--help"}, exitOK, "--include-unknown-policy"},
-		{"orphans help says Retain volumes stay", []string{"orphans", "--help"}, exitOK, "never a Retain volume"},
+		{"orphans help names the never-held Retain switch", []string{"orphans", "--help"}, exitOK, "--include-never-held-retain"},
+		{"orphans help says exported volumes stay", []string{"orphans", "--help"}, exitOK, "never an exported volume"},
+		{"orphans help says what protects a claim's volume", []string{"orphans", "--help"}, exitOK, "never one whose claim"},
+		{"orphans help names the Secret namespace flag", []string{"orphans", "--help"}, exitOK, "--secret-namespace"},
+		{"orphans takes no connector flags (it never touches exports)", []string{"orphans", "--cluster-id", "c1", "--iscsi-initiator-name", "iqn.2026-01.org.example:x"}, exitUsage, "unknown flag: --iscsi-initiator-name"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

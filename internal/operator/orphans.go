@@ -3,9 +3,13 @@ package operator
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -13,43 +17,55 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/cinder-provisioner/cinder-provisioner/internal/cinder"
+	"github.com/cinder-provisioner/cinder-provisioner/internal/mapper"
 	"github.com/cinder-provisioner/cinder-provisioner/internal/provisioner"
 )
 
-// InFlightAge is the default age below which orphans never deletes a
-// volume, whatever its status: a provisioner may be between creating it,
-// exporting it and creating its PV (or still waiting for Cinder).
+// An orphan is a Cinder volume of the cluster that nothing holds: no PV
+// refers to it (by any field: provisioner.References), the claim it was
+// made for is gone, and Cinder records no export of it. Names and metadata
+// written at create time are hints; what decides is read live: every PV,
+// the claim, the volume's exports, and its age by Cinder's own clock.
+
+// InFlightAge is the default age, by Cinder's clock, below which orphans
+// never deletes a volume: a provisioner of a version without the claim
+// finalizer may be between creating it and saving its PV.
 const InFlightAge = 10 * time.Minute
 
 // defaultDeleteWait bounds the wait for one volume to go.
 const defaultDeleteWait = 5 * time.Minute
 
-// pvListPage is how many PVs one list request asks for.
-const pvListPage = 500
-
 // annLegacyVolumeID is the volume id annotation of PVs made by the original
-// standalone-cinder provisioner. Its volumes carry no cluster id, so they
-// are never listed; a PV naming a volume this way still counts as its PV.
+// standalone-cinder provisioner.
 const annLegacyVolumeID = "cinderVolumeId"
 
 // reclaimPolicy is what a volume's metadata says about why it may lack a PV.
 type reclaimPolicy int
 
 const (
-	// policyDelete: made for a class with reclaim policy Delete; without a
-	// PV it is an orphan.
+	// policyDelete: made for a class with reclaim policy Delete.
 	policyDelete reclaimPolicy = iota
-	// policyRetain: made for a Retain class; a missing PV may have been
-	// deleted on purpose, the volume is kept. Never deleted by this command.
+	// policyRetain: made for a Retain class, or marked Retain by an admin
+	// or by the provisioner when its PV was switched to Retain.
 	policyRetain
 	// policyUnknown: the metadata records no policy (volumes made before
-	// cinder-provisioner recorded it) or one it does not know. It may be a
-	// Retain volume: deleted only with IncludeUnknownPolicy.
+	// cinder-provisioner recorded it) or one it does not know.
 	policyUnknown
 )
+
+func (p reclaimPolicy) String() string {
+	switch p {
+	case policyDelete:
+		return "Delete"
+	case policyRetain:
+		return "Retain"
+	}
+	return "unknown"
+}
 
 // policyOf reads provisioner.MetaReclaimPolicy; an admin may set it by
 // hand (openstack volume set --property), so case does not matter.
@@ -73,106 +89,131 @@ type OrphansConfig struct {
 	// ClusterID selects the volumes: metadata cinder.openstack.org/cluster-id
 	// must be exactly this.
 	ClusterID string
-	// ProvisionerName selects the PVs: annotation
-	// cinder.openstack.org/provisioner-identity must be exactly this.
+	// ProvisionerName selects the PVs of the "volume is gone" report:
+	// annotation cinder.openstack.org/provisioner-identity must be exactly
+	// this.
 	ProvisionerName string
-	// Delete removes the orphaned volumes (never PVs); without Yes it asks
-	// first. Volumes whose metadata records reclaim policy Retain are kept
-	// on purpose and never deleted; volumes that record no policy only with
-	// IncludeUnknownPolicy.
+	// SecretNamespace is where the CHAP Secret of a deleted volume is looked
+	// for when the volume's metadata does not record its namespace
+	// (provisioner.MetaSecretNamespace); "": not looked for then.
+	SecretNamespace string
+	// Delete removes the orphans of reclaim policy Delete (never PVs, never
+	// a volume something holds); without Yes it asks first.
 	Delete bool
 	Yes    bool
-	// IncludeUnknownPolicy lets Delete remove volumes whose metadata records
-	// no reclaim policy (made before cinder-provisioner recorded it), which
-	// may be Retain volumes whose PV was deleted on purpose.
+	// IncludeUnknownPolicy lets Delete remove orphans whose metadata records
+	// no reclaim policy (made before cinder-provisioner recorded it).
 	IncludeUnknownPolicy bool
-	// Connector is sent when removing leftover exports (legacy exports
-	// need the connector they were made with).
-	Connector cinder.Connector
-	// Now is the clock; nil: time.Now.
-	Now func() time.Time
+	// IncludeNeverHeldRetain lets Delete remove orphans whose metadata says
+	// Retain but that no PV ever held (never exported).
+	IncludeNeverHeldRetain bool
 	// DeleteWait bounds the wait for each volume to go; 0: 5 minutes.
 	DeleteWait time.Duration
-	// MinAge: younger volumes are reported but never deleted. 0 means
-	// InFlightAge; a negative value protects none.
+	// MinAge: volumes younger than this by Cinder's clock are reported but
+	// never deleted. 0 means InFlightAge; a negative value protects none
+	// (a volume whose age Cinder did not tell is protected whatever it is).
 	MinAge time.Duration
 }
 
 func (c OrphansConfig) minAge() time.Duration {
-	if c.MinAge == 0 {
+	switch {
+	case c.MinAge == 0:
 		return InFlightAge
+	case c.MinAge < 0:
+		return 0
 	}
 	return c.MinAge
 }
 
-// orphanVolume is a Cinder volume of the cluster without a PV.
-type orphanVolume struct {
-	vol      cinder.Volume
-	policy   reclaimPolicy
-	inFlight bool // young: reported, never deleted
+// kind is what a volume of the cluster is to this command: its section, and
+// whether --delete may take it.
+type kind int
+
+const (
+	// kindOrphan: nothing holds it; reclaim policy Delete.
+	kindOrphan kind = iota
+	// kindNeverHeld: nothing holds it and it was never exported, but its
+	// metadata says Retain: no PV ever held it.
+	kindNeverHeld
+	// kindUnknown: nothing holds it; no reclaim policy recorded.
+	kindUnknown
+	// kindKept: reclaim policy Retain, no PV refers to it, still exported:
+	// a PV held it and its object was deleted, on purpose.
+	kindKept
+	// kindExported: no PV refers to it, but Cinder records an export: a host
+	// may still use it.
+	kindExported
+	// kindClaimed: no PV refers to it, but its claim exists (or may).
+	kindClaimed
+	// kindHeld: a PV refers to it. Not listed.
+	kindHeld
+	// kindUnchecked: a check failed; never deleted.
+	kindUnchecked
+	// kindGone: Cinder no longer knows it.
+	kindGone
+)
+
+// finding is one volume of the cluster and what the checks found.
+type finding struct {
+	vol    cinder.Volume
+	policy reclaimPolicy
+	kind   kind
+	// holders: the PVs that refer to it (kindHeld).
+	holders []string
+	// claim: the claim it was made for, as ns/name; claimNote what the
+	// claim check found.
+	claim, claimNote string
+	// exportNote describes its exports (kindKept, kindExported).
+	exportNote string
+	// young: younger than MinAge by Cinder's clock, or of unknown age.
+	young    bool
+	youngWhy string
+	// busy: in a status other than available or error.
+	busy bool
+	// notes: what else to know (a second volume of its name, ...).
+	notes []string
+	err   error
 }
 
-// deletable reports whether Delete may remove the volume.
-func (o orphanVolume) deletable(cfg OrphansConfig) bool {
-	if o.inFlight {
+// deletable reports whether Delete may remove the volume: the proof, in one
+// place. A volume is deleted only when every check read live says nothing
+// holds it: no PV refers to it (any field, any PV), its claim is gone,
+// Cinder records no export of it in any state, it is available or in
+// error, and Cinder's own clock says it is older than MinAge. Its reclaim
+// policy then decides: Delete goes; unknown and never-held Retain only when
+// asked for.
+func (v finding) deletable(cfg OrphansConfig) bool {
+	if v.young || v.busy || v.err != nil {
 		return false
 	}
-	return o.policy == policyDelete || o.policy == policyUnknown && cfg.IncludeUnknownPolicy
+	switch v.kind {
+	case kindOrphan:
+		return true
+	case kindNeverHeld:
+		return cfg.IncludeNeverHeldRetain
+	case kindUnknown:
+		return cfg.IncludeUnknownPolicy
+	}
+	return false
 }
 
-// Orphans reports the cluster's Cinder volumes without a PV, in three
-// groups by the reclaim policy their metadata records (Delete: orphans;
-// Retain: kept on purpose; none: unknown), and the provisioner's PVs without
-// a Cinder volume. With Delete, it deletes the orphans that are not in
-// flight (and, with IncludeUnknownPolicy, the unknown ones), never a Retain
-// volume. It returns an error when a listing, a check or a deletion failed.
-func Orphans(ctx context.Context, cfg OrphansConfig) error {
-	if cfg.ClusterID == "" {
-		return errors.New("orphans: cluster id is required")
-	}
-	now := time.Now
-	if cfg.Now != nil {
-		now = cfg.Now
-	}
-	p := printer{cfg.Out}
-
-	pvs, err := listPVs(ctx, cfg.Kube)
-	if err != nil {
-		return err
-	}
-	vols, err := cfg.Cinder.ListVolumes(ctx, map[string]string{provisioner.MetaClusterID: cfg.ClusterID})
-	if err != nil {
-		return fmt.Errorf("list Cinder volumes of cluster %s: %w", cfg.ClusterID, err)
-	}
-	orphans := findOrphanVolumes(cfg.ClusterID, vols, pvs, now(), cfg.minAge())
-	printOrphanVolumes(p, cfg, orphans, now())
-
-	var errs []error
-	if err := reportPVsWithoutVolume(ctx, cfg, p, pvs); err != nil {
-		errs = append(errs, err)
-	}
-	if cfg.Delete {
-		if err := deleteOrphans(ctx, cfg, p, orphans, now); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	return errors.Join(errs...)
+// pvIndex is one live read of every PV of the cluster.
+type pvIndex struct {
+	refs   *provisioner.References
+	pvs    []corev1.PersistentVolume
+	byName map[string]*corev1.PersistentVolume
 }
 
-func listPVs(ctx context.Context, kube kubernetes.Interface) ([]corev1.PersistentVolume, error) {
-	var out []corev1.PersistentVolume
-	opts := metav1.ListOptions{Limit: pvListPage}
-	for {
-		list, err := kube.CoreV1().PersistentVolumes().List(ctx, opts)
-		if err != nil {
-			return nil, fmt.Errorf("list PersistentVolumes: %w", err)
-		}
-		out = append(out, list.Items...)
-		if list.Continue == "" {
-			return out, nil
-		}
-		opts.Continue = list.Continue
+func listPVs(ctx context.Context, kube kubernetes.Interface) (*pvIndex, error) {
+	refs, pvs, err := provisioner.ListReferences(ctx, kube)
+	if err != nil {
+		return nil, err
 	}
+	idx := &pvIndex{refs: refs, pvs: pvs, byName: make(map[string]*corev1.PersistentVolume, len(pvs))}
+	for i := range pvs {
+		idx.byName[pvs[i].Name] = &pvs[i]
+	}
+	return idx, nil
 }
 
 // pvNameOf is the PV a volume was made for: its pv-name metadata, else its
@@ -184,105 +225,388 @@ func pvNameOf(v cinder.Volume) string {
 	return v.Name
 }
 
-// findOrphanVolumes returns the volumes of clusterID (metadata compared
-// again: the filter is Cinder's) that no PV names or points to.
-func findOrphanVolumes(clusterID string, vols []cinder.Volume, pvs []corev1.PersistentVolume, now time.Time, minAge time.Duration) []orphanVolume {
-	names := map[string]bool{}
-	ids := map[string]bool{}
-	for _, pv := range pvs {
-		names[pv.Name] = true
-		for _, ann := range []string{provisioner.AnnVolumeID, annLegacyVolumeID} {
-			if id := pv.Annotations[ann]; id != "" {
-				ids[id] = true
-			}
-		}
+// volumeIDOf is the volume id a PV's annotations name ("": none).
+func volumeIDOf(pv *corev1.PersistentVolume) string {
+	if id := pv.Annotations[provisioner.AnnVolumeID]; id != "" {
+		return id
 	}
-	var out []orphanVolume
-	for _, v := range vols {
-		if v.Metadata[provisioner.MetaClusterID] != clusterID || names[pvNameOf(v)] || ids[v.ID] {
+	return pv.Annotations[annLegacyVolumeID]
+}
+
+func sameID(a, b string) bool {
+	return strings.EqualFold(strings.ReplaceAll(a, "-", ""), strings.ReplaceAll(b, "-", ""))
+}
+
+// holders returns the PVs that refer to the volume: every PV that carries
+// its id anywhere, and a PV of its name unless that PV's annotations name
+// another volume (then this is a second volume of the name). A PV of its
+// name that names no volume at all counts: it may be its PV.
+func (idx *pvIndex) holders(v cinder.Volume) []string {
+	held := idx.refs.Of(v.ID)
+	for _, name := range []string{v.Name, pvNameOf(v)} {
+		pv, ok := idx.byName[name]
+		if !ok || slices.Contains(held, name) {
 			continue
 		}
-		out = append(out, orphanVolume{vol: v, policy: policyOf(v), inFlight: isInFlight(v, now, minAge)})
+		if id := volumeIDOf(pv); id != "" && !sameID(id, v.ID) {
+			continue
+		}
+		held = append(held, name)
+	}
+	return held
+}
+
+// uuidRE is a claim UID as Kubernetes makes them.
+var uuidRE = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+
+// claimUIDsOf returns the UIDs of the claim the volume was made for, from
+// its name and its pv-name metadata (pvc-<uid>, as the library names PVs).
+func claimUIDsOf(v cinder.Volume) []types.UID {
+	var out []types.UID
+	for _, n := range []string{v.Name, v.Metadata[provisioner.MetaPVName]} {
+		if uid, ok := strings.CutPrefix(n, "pvc-"); ok && uuidRE.MatchString(uid) && !slices.Contains(out, types.UID(uid)) {
+			out = append(out, types.UID(uid))
+		}
 	}
 	return out
 }
 
-func isInFlight(v cinder.Volume, now time.Time, minAge time.Duration) bool {
-	return now.Sub(v.CreatedAt) < minAge
+// checkClaim reads the claim the volume was made for, live. exists is true
+// when the claim named by the metadata is the volume's (its UID is the one
+// the volume's name carries), or when that cannot be told (no pvc-<uid>
+// name, no claim recorded): a claim may be in flight, its volume is not
+// offered. A claim of that name with another UID is another claim.
+func checkClaim(ctx context.Context, kube kubernetes.Interface, v cinder.Volume) (claim string, exists bool, note string, err error) {
+	ns, name := v.Metadata[provisioner.MetaPVCNamespace], v.Metadata[provisioner.MetaPVCName]
+	if ns == "" || name == "" {
+		return "", true, "its metadata names no claim: cannot tell whether its claim exists", nil
+	}
+	claim = ns + "/" + name
+	pvc, err := kube.CoreV1().PersistentVolumeClaims(ns).Get(ctx, name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return claim, false, "", nil
+	}
+	if err != nil {
+		return claim, false, "", fmt.Errorf("read claim %s of volume %s: %w", claim, v.ID, err)
+	}
+	uids := claimUIDsOf(v)
+	switch {
+	case len(uids) == 0:
+		return claim, true, fmt.Sprintf("claim %s exists; cannot tell whether it is this volume's (its name carries no claim uid)", claim), nil
+	case !slices.Contains(uids, pvc.UID):
+		return claim, false, fmt.Sprintf("claim %s is another claim (uid %s): this volume's is gone", claim, pvc.UID), nil
+	}
+	return claim, true, describeClaim(pvc), nil
 }
 
-// printOrphanVolumes prints the volumes without a PV in three sections:
-// orphans (reclaim policy Delete), kept on purpose (Retain), and unknown
-// policy.
-func printOrphanVolumes(p printer, cfg OrphansConfig, orphans []orphanVolume, now time.Time) {
-	byPolicy := map[reclaimPolicy][]orphanVolume{}
-	for _, o := range orphans {
-		byPolicy[o.policy] = append(byPolicy[o.policy], o)
+func describeClaim(pvc *corev1.PersistentVolumeClaim) string {
+	var s string
+	switch {
+	case pvc.DeletionTimestamp != nil:
+		s = "claim Terminating"
+	case pvc.Status.Phase == corev1.ClaimBound:
+		s = "claim Bound to PV " + orDash(pvc.Spec.VolumeName)
+	case pvc.Status.Phase == "":
+		s = "claim " + string(corev1.ClaimPending)
+	default:
+		s = "claim " + string(pvc.Status.Phase)
 	}
-	prefix := "Cinder volumes of cluster " + cfg.ClusterID + " without a PV"
-
-	del := byPolicy[policyDelete]
-	p.printf("%s (reclaim policy Delete): %d\n", prefix, len(del))
-	printVolumeTable(p, del, now)
-	printInFlight(p, del, cfg.minAge())
-
-	kept := byPolicy[policyRetain]
-	p.printf("%s, kept on purpose (reclaim policy Retain): %d\n", prefix, len(kept))
-	printVolumeTable(p, kept, now)
-	if len(kept) > 0 {
-		p.printf("  Made for a class with reclaim policy Retain: a missing PV may have been deleted on purpose,\n" +
-			"  so this command never deletes them. Check the claim; delete one with openstack volume delete\n" +
-			"  once its data is not needed.\n")
+	if slices.Contains(pvc.Finalizers, provisioner.FinalizerProvisioning) {
+		s += ", held by the provisioner's finalizer: in flight"
 	}
-
-	unknown := byPolicy[policyUnknown]
-	p.printf("%s, reclaim policy unknown: %d\n", prefix, len(unknown))
-	printVolumeTable(p, unknown, now)
-	if len(unknown) == 0 {
-		return
-	}
-	p.printf("  Their metadata records no reclaim policy (%s): made before\n"+
-		"  cinder-provisioner recorded it, any of them may be a Retain volume kept on purpose.\n", provisioner.MetaReclaimPolicy)
-	if cfg.IncludeUnknownPolicy {
-		p.printf("  --include-unknown-policy: --delete deletes them like the orphans above.\n")
-		printInFlight(p, unknown, cfg.minAge())
-		return
-	}
-	p.printf("  --delete skips them. Check each, then record its policy with\n"+
-		"  openstack volume set --property %s=Delete ID (=Retain keeps it),\n"+
-		"  or add --include-unknown-policy.\n", provisioner.MetaReclaimPolicy)
+	return s
 }
 
-func printVolumeTable(p printer, vols []orphanVolume, now time.Time) {
+// exportStatus reports a volume status that an export (made, being made or
+// being removed) puts a volume in; a legacy os-reserve leaves no record.
+func exportStatus(status string) bool {
+	switch status {
+	case cinder.StatusReserved, cinder.StatusAttaching, cinder.StatusInUse, cinder.StatusDetaching:
+		return true
+	}
+	return false
+}
+
+// describeExports says what Cinder records of the volume's exports; "" for
+// none.
+func describeExports(v cinder.Volume, exports []cinder.Attachment) string {
+	var parts []string
+	for _, a := range exports {
+		s := "export " + a.ID + " " + orDash(a.Status)
+		if a.Host != "" {
+			s += " (host " + a.Host + ")"
+		}
+		parts = append(parts, s)
+	}
+	if len(parts) == 0 && len(v.AttachmentIDs) > 0 {
+		parts = append(parts, "attached: "+strings.Join(v.AttachmentIDs, ", "))
+	}
+	if len(parts) == 0 && exportStatus(v.Status) {
+		parts = append(parts, "status "+v.Status+" with no export record (a legacy os-reserve, or an export Cinder does not list)")
+	}
+	return strings.Join(parts, ", ")
+}
+
+// inspect reads what decides about one volume of the cluster, live: the PVs
+// that refer to it (from idx), its claim, its exports, its age by Cinder's
+// clock and its status. The same check runs at the listing and again just
+// before a deletion.
+func inspect(ctx context.Context, cfg OrphansConfig, v cinder.Volume, idx *pvIndex) finding {
+	out := finding{vol: v, policy: policyOf(v)}
+	if out.holders = idx.holders(v); len(out.holders) > 0 {
+		out.kind = kindHeld
+		return out
+	}
+	claim, exists, note, err := checkClaim(ctx, cfg.Kube, v)
+	out.claim, out.claimNote = claim, note
+	if err != nil {
+		out.kind, out.err = kindUnchecked, err
+		return out
+	}
+	if exists {
+		out.kind = kindClaimed
+		return out
+	}
+	exports, err := cfg.Cinder.ListExports(ctx, v.ID)
+	switch {
+	case errors.Is(err, cinder.ErrNotFound):
+		out.kind = kindGone
+		return out
+	case err != nil:
+		out.kind, out.err = kindUnchecked, fmt.Errorf("list exports of volume %s: %w", v.ID, err)
+		return out
+	}
+	if out.exportNote = describeExports(v, exports); out.exportNote != "" {
+		out.kind = kindExported
+		if out.policy == policyRetain {
+			out.kind = kindKept
+		}
+		return out
+	}
+	switch out.policy {
+	case policyDelete:
+		out.kind = kindOrphan
+	case policyRetain:
+		out.kind = kindNeverHeld
+	default:
+		out.kind = kindUnknown
+	}
+	minAge := cfg.minAge()
+	switch age, ok := v.Age(); {
+	case !ok:
+		out.young, out.youngWhy = true, "age unknown (Cinder's answer carried no date): not deleted"
+	case age < minAge:
+		out.young, out.youngWhy = true, fmt.Sprintf("younger than %s by Cinder's clock: not deleted", minAge)
+	}
+	out.busy = v.Status != cinder.StatusAvailable && v.Status != cinder.StatusError
+	return out
+}
+
+// Orphans lists the cluster's Cinder volumes that no PV refers to, by what
+// holds them or not (see the section titles), and the provisioner's PVs
+// whose Cinder volume is gone. With Delete, after confirmation, it checks
+// each deletable orphan again, live, and deletes it and its CHAP Secret. It
+// returns an error when a listing, a check or a deletion failed.
+func Orphans(ctx context.Context, cfg OrphansConfig) error {
+	if cfg.ClusterID == "" {
+		return errors.New("orphans: cluster id is required")
+	}
+	p := printer{cfg.Out}
+
+	idx, err := listPVs(ctx, cfg.Kube)
+	if err != nil {
+		return err
+	}
+	vols, err := cfg.Cinder.ListVolumes(ctx, map[string]string{provisioner.MetaClusterID: cfg.ClusterID})
+	if err != nil {
+		return fmt.Errorf("list Cinder volumes of cluster %s: %w", cfg.ClusterID, err)
+	}
+	// the filter is Cinder's: compare again
+	vols = slices.DeleteFunc(vols, func(v cinder.Volume) bool { return v.Metadata[provisioner.MetaClusterID] != cfg.ClusterID })
+
+	var checked []finding
+	var errs []error
+	for _, v := range vols {
+		c := inspect(ctx, cfg, v, idx)
+		switch c.kind {
+		case kindHeld, kindGone:
+			continue
+		case kindUnchecked:
+			errs = append(errs, c.err)
+		}
+		c.notes = append(c.notes, secondVolumeNotes(v, vols, idx)...)
+		checked = append(checked, c)
+	}
+	printVolumes(p, cfg, checked)
+
+	if err := reportPVsWithoutVolume(ctx, cfg, p, idx.pvs); err != nil {
+		errs = append(errs, err)
+	}
+	if cfg.Delete {
+		if err := deleteOrphans(ctx, cfg, p, checked); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// secondVolumeNotes says which PV holds the other volume(s) of v's name:
+// Cinder does not keep names unique (a lost create answer, a copy by hand).
+func secondVolumeNotes(v cinder.Volume, vols []cinder.Volume, idx *pvIndex) []string {
+	if v.Name == "" {
+		return nil
+	}
+	var notes []string
+	seen := map[string]bool{}
+	add := func(pv, id string) {
+		if k := pv + " " + id; !seen[k] {
+			seen[k] = true
+			notes = append(notes, fmt.Sprintf("second volume named %s: PV %s holds %s", v.Name, pv, id))
+		}
+	}
+	for _, o := range vols {
+		if o.ID == v.ID || o.Name != v.Name {
+			continue
+		}
+		for _, pv := range idx.holders(o) {
+			add(pv, o.ID)
+		}
+	}
+	if pv, ok := idx.byName[v.Name]; ok {
+		if id := volumeIDOf(pv); id != "" && !sameID(id, v.ID) {
+			add(pv.Name, id)
+		}
+	}
+	return notes
+}
+
+// group is one section of the report: its title and the lines that say
+// what the command does with its volumes.
+type group struct {
+	kind  kind
+	title string
+	says  func(cfg OrphansConfig) string
+}
+
+func groups(cluster string) []group {
+	cid := provisioner.MetaClusterID
+	return []group{
+		{kindOrphan, "Orphans of cluster " + cluster + ", reclaim policy Delete", func(cfg OrphansConfig) string {
+			return fmt.Sprintf("No PV refers to them, their claim is gone, Cinder records no export of them.\n"+
+				"--delete deletes them, each checked again just before, except those whose NOTE says why not:\n"+
+				"younger than %s by Cinder's clock, or in a status other than available or error.\n", cfg.minAge())
+		}},
+		{kindNeverHeld, "Orphans of cluster " + cluster + ", reclaim policy Retain but never held by a PV", func(cfg OrphansConfig) string {
+			s := "Their metadata says Retain, but no PV refers to them, their claim is gone and they were never\n" +
+				"exported: no PV ever held them (a claim of a Retain class deleted before it was bound).\n"
+			if cfg.IncludeNeverHeldRetain {
+				return s + "--include-never-held-retain: --delete deletes them like the orphans above.\n"
+			}
+			return s + "--delete skips them: an admin may have recorded Retain by hand to keep one (earlier versions\n" +
+				"advised it). Check each, then add --include-never-held-retain; to keep one out of this\n" +
+				"command's reach: openstack volume unset --property " + cid + " ID.\n"
+		}},
+		{kindUnknown, "Orphans of cluster " + cluster + ", reclaim policy unknown", func(cfg OrphansConfig) string {
+			s := "Their metadata records no reclaim policy (" + provisioner.MetaReclaimPolicy + "): made before\n" +
+				"cinder-provisioner recorded it, any of them may be a Retain volume kept on purpose.\n"
+			if cfg.IncludeUnknownPolicy {
+				return s + "--include-unknown-policy: --delete deletes them like the orphans above.\n"
+			}
+			return s + "--delete skips them. Check each, then record its policy with\n" +
+				"openstack volume set --property " + provisioner.MetaReclaimPolicy + "=Delete ID, or add --include-unknown-policy;\n" +
+				"to keep one out of this command's reach: openstack volume unset --property " + cid + " ID.\n"
+		}},
+		{kindKept, "Volumes of cluster " + cluster + " kept on purpose (reclaim policy Retain, still exported, no PV)", func(OrphansConfig) string {
+			return "A PV held them (they are still exported) and its object was deleted, on purpose:\n" +
+				"this command never deletes them. A PV that names one (a static PV under any name) uses it\n" +
+				"again; once its data is not needed, remove its exports and delete it with the openstack client.\n"
+		}},
+		{kindExported, "Volumes of cluster " + cluster + " exported, no PV refers to it: a host may still use it", func(OrphansConfig) string {
+			return "Cinder records an export of them (in any state): this command never deletes them. Find the\n" +
+				"host (openstack volume attachment list --volume-id ID); once none uses one, delete its\n" +
+				"attachments: the next run lists it as an orphan.\n"
+		}},
+		{kindClaimed, "Volumes of cluster " + cluster + " without a PV whose claim exists", func(OrphansConfig) string {
+			return "Their claim is Pending or Terminating (a provisioner is or will be working on it; one that holds\n" +
+				"its finalizer cleans up itself), or Bound to another volume: this command never deletes them.\n"
+		}},
+		{kindUnchecked, "Volumes of cluster " + cluster + " that could not be checked", func(OrphansConfig) string {
+			return "A check failed (see NOTE): this command does not delete them. Run it again.\n"
+		}},
+	}
+}
+
+// printVolumes prints the volumes section by section. The section of
+// volumes that could not be checked appears only when there are some.
+func printVolumes(p printer, cfg OrphansConfig, vols []finding) {
+	p.printf("Cinder volumes of cluster %s (metadata %s) that no PV refers to:\n", cfg.ClusterID, provisioner.MetaClusterID)
+	for _, s := range groups(cfg.ClusterID) {
+		var in []finding
+		for _, v := range vols {
+			if v.kind == s.kind {
+				in = append(in, v)
+			}
+		}
+		if s.kind == kindUnchecked && len(in) == 0 {
+			continue
+		}
+		p.printf("%s: %d\n", s.title, len(in))
+		printVolumeTable(p, in)
+		for l := range strings.Lines(s.says(cfg)) {
+			p.printf("  %s", l)
+		}
+	}
+}
+
+func printVolumeTable(p printer, vols []finding) {
 	if len(vols) == 0 {
 		return
 	}
 	tw := tabwriter.NewWriter(p.w, 0, 4, 2, ' ', 0)
-	_, _ = fmt.Fprintln(tw, "  ID\tNAME\tSTATUS\tSIZE\tCLAIM\tCREATED")
-	for _, o := range vols {
-		v := o.vol
-		claim := "-"
-		if ns, n := v.Metadata[provisioner.MetaPVCNamespace], v.Metadata[provisioner.MetaPVCName]; n != "" {
-			claim = ns + "/" + n
-		}
-		_, _ = fmt.Fprintf(tw, "  %s\t%s\t%s\t%dGi\t%s\t%s\n", v.ID, orDash(v.Name), v.Status, v.SizeGiB, claim, created(v.CreatedAt, now))
+	_, _ = fmt.Fprintln(tw, "  ID\tNAME\tSTATUS\tSIZE\tCLAIM\tCREATED\tAGE\tNOTE")
+	for _, c := range vols {
+		v := c.vol
+		_, _ = fmt.Fprintf(tw, "  %s\t%s\t%s\t%dGi\t%s\t%s\t%s\t%s\n", v.ID, orDash(v.Name), v.Status, v.SizeGiB, orDash(c.claim),
+			created(v.CreatedAt), age(v), orDash(strings.Join(c.allNotes(), "; ")))
 	}
 	_ = tw.Flush()
 }
 
-func printInFlight(p printer, vols []orphanVolume, minAge time.Duration) {
-	for _, o := range vols {
-		if o.inFlight {
-			p.printf("  %s is younger than %s: a provisioner may be working on it; not deleted\n", o.vol.ID, minAge)
-		}
+// allNotes is the NOTE column: why the volume is where it is, why it stays.
+func (v finding) allNotes() []string {
+	var out []string
+	if v.err != nil {
+		out = append(out, v.err.Error())
 	}
+	if v.kind != kindUnchecked {
+		out = append(out, v.claimNote)
+	}
+	if v.exportNote != "" {
+		out = append(out, v.exportNote)
+	}
+	if v.young {
+		out = append(out, v.youngWhy)
+	}
+	if v.busy {
+		out = append(out, "status "+v.vol.Status+": not deleted (only available or error volumes are)")
+	}
+	out = append(out, v.notes...)
+	return slices.DeleteFunc(out, func(s string) bool { return s == "" })
 }
 
-func created(t, now time.Time) string {
+func created(t time.Time) string {
 	if t.IsZero() {
 		return "-"
 	}
-	return fmt.Sprintf("%s (%s ago)", t.UTC().Format(time.RFC3339), now.Sub(t).Round(time.Second))
+	return t.UTC().Format(time.RFC3339)
+}
+
+// age is the volume's age by Cinder's clock.
+func age(v cinder.Volume) string {
+	if a, ok := v.Age(); ok {
+		return a.Round(time.Second).String()
+	}
+	return "unknown"
 }
 
 func orDash(s string) string {
@@ -336,14 +660,14 @@ func reportPVsWithoutVolume(ctx context.Context, cfg OrphansConfig, p printer, p
 	return errors.Join(errs...)
 }
 
-// deleteOrphans deletes the orphaned volumes that are not in flight nor
-// kept (see orphanVolume.deletable), after confirmation, each re-checked
-// just before.
-func deleteOrphans(ctx context.Context, cfg OrphansConfig, p printer, orphans []orphanVolume, now func() time.Time) error {
-	var todo []cinder.Volume
-	for _, o := range orphans {
-		if o.deletable(cfg) {
-			todo = append(todo, o.vol)
+// deleteOrphans deletes the deletable volumes after confirmation. The
+// prompt may wait for minutes: once it is answered, every PV is read again,
+// and each volume is read and checked again just before its deletion.
+func deleteOrphans(ctx context.Context, cfg OrphansConfig, p printer, vols []finding) error {
+	var todo []finding
+	for _, v := range vols {
+		if v.deletable(cfg) {
+			todo = append(todo, v)
 		}
 	}
 	if len(todo) == 0 {
@@ -361,29 +685,40 @@ func deleteOrphans(ctx context.Context, cfg OrphansConfig, p printer, orphans []
 			return nil
 		}
 	}
+	p.printf("Deleting %d volumes, each checked again just before:\n", len(todo))
+	idx, err := listPVs(ctx, cfg.Kube)
+	if err != nil {
+		return fmt.Errorf("nothing deleted: read the PVs again before deleting: %w", err)
+	}
 	wait := cfg.DeleteWait
 	if wait <= 0 {
 		wait = defaultDeleteWait
 	}
 	var failed []string
+	var errs []error
 	for _, v := range todo {
 		start := time.Now()
-		msg, err := deleteOrphan(ctx, cfg, v.ID, now, wait)
+		res := deleteOrphan(ctx, cfg, v, idx, wait)
 		d := round(time.Since(start))
+		line := fmt.Sprintf("  %s (%s): ", v.vol.ID, orDash(v.vol.Name))
 		switch {
-		case err != nil:
-			p.printf("  %s (%s): not deleted (after %s): %v\n", v.ID, orDash(v.Name), d, err)
-			failed = append(failed, v.ID)
-		case msg != "":
-			p.printf("  %s (%s): %s\n", v.ID, orDash(v.Name), msg)
+		case res.err != nil:
+			p.printf("%snot deleted (after %s): %v\n", line, d, res.err)
+			failed = append(failed, v.vol.ID)
+		case res.skipped != "":
+			p.printf("%s%s\n", line, res.skipped)
 		default:
-			p.printf("  %s (%s): deleted in %s\n", v.ID, orDash(v.Name), d)
+			p.printf("%sdeleted in %s%s\n", line, d, res.secret)
+		}
+		if res.secretErr != nil {
+			p.printf("%s%v\n", line, res.secretErr)
+			errs = append(errs, res.secretErr)
 		}
 	}
 	if len(failed) > 0 {
-		return fmt.Errorf("%d of %d volumes not deleted: %s", len(failed), len(todo), strings.Join(failed, ", "))
+		errs = append([]error{fmt.Errorf("%d of %d volumes not deleted: %s", len(failed), len(todo), strings.Join(failed, ", "))}, errs...)
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // confirmed reads one line and reports whether it says yes, and whether a
@@ -400,61 +735,138 @@ func confirmed(in io.Reader) (yes, answered bool) {
 	return false, err == nil
 }
 
-// deleteOrphan deletes one volume after checking again that it is still the
-// cluster's, still of a reclaim policy it may delete, not in flight and
-// still without a PV; leftover exports, in whatever status, are removed
-// first. msg is set when the volume was left alone on purpose.
-func deleteOrphan(ctx context.Context, cfg OrphansConfig, id string, now func() time.Time, wait time.Duration) (msg string, err error) {
+// deleteResult is the outcome of one deletion: skipped says why the volume
+// was left alone (it changed since the listing); err a failure; secret and
+// secretErr what became of its CHAP Secret.
+type deleteResult struct {
+	skipped   string
+	err       error
+	secret    string
+	secretErr error
+}
+
+// deleteOrphan reads the volume again, checks it again against idx (read
+// after the confirmation), and deletes it only when it is still the same
+// kind of orphan and still deletable; then its CHAP Secret.
+func deleteOrphan(ctx context.Context, cfg OrphansConfig, listed finding, idx *pvIndex, wait time.Duration) deleteResult {
+	id := listed.vol.ID
 	v, err := cfg.Cinder.GetVolume(ctx, id)
 	if errors.Is(err, cinder.ErrNotFound) {
-		return "already gone", nil
+		return deleteResult{skipped: "already gone"}
 	}
 	if err != nil {
-		return "", fmt.Errorf("get volume %s: %w", id, err)
+		return deleteResult{err: fmt.Errorf("check volume %s again: %w", id, err)}
 	}
-	if got := v.Metadata[provisioner.MetaClusterID]; got != cfg.ClusterID {
-		return fmt.Sprintf("skipped: its cluster id is now %q, not %q", got, cfg.ClusterID), nil
+	if skip := changed(cfg, listed, *v); skip != "" {
+		return deleteResult{skipped: "skipped: " + skip}
 	}
-	switch policyOf(*v) {
-	case policyRetain:
-		return "skipped: its reclaim policy is now Retain (kept on purpose)", nil
-	case policyUnknown:
-		if !cfg.IncludeUnknownPolicy {
-			return "skipped: its metadata now records no reclaim policy", nil
-		}
+	now := inspect(ctx, cfg, *v, idx)
+	switch {
+	case now.err != nil:
+		return deleteResult{err: now.err}
+	case now.kind == kindGone:
+		return deleteResult{skipped: "already gone"}
 	}
-	if isInFlight(*v, now(), cfg.minAge()) {
-		return fmt.Sprintf("skipped: younger than %s", cfg.minAge()), nil
-	}
-	if name := pvNameOf(*v); name != "" {
-		_, err := cfg.Kube.CoreV1().PersistentVolumes().Get(ctx, name, metav1.GetOptions{})
-		switch {
-		case err == nil:
-			return fmt.Sprintf("skipped: PV %s exists now", name), nil
-		case !apierrors.IsNotFound(err):
-			return "", fmt.Errorf("check PV %s: %w", name, err)
-		}
-	}
-	// every export, whatever its status (the volume view shows only
-	// attached ones), and a bare legacy reservation
-	v, err = cfg.Cinder.ClearExports(ctx, id, cfg.Connector)
-	if errors.Is(err, cinder.ErrNotFound) {
-		return "already gone", nil
-	}
-	if err != nil {
-		return "", fmt.Errorf("skipped: could not remove its exports: %w", err)
+	if skip := changedKind(now, cfg); skip != "" {
+		return deleteResult{skipped: "skipped: " + skip}
 	}
 	if err := cfg.Cinder.DeleteVolume(ctx, id); err != nil {
-		if errors.Is(err, cinder.ErrInvalid) && v != nil && !cinder.Deletable(v.Status) {
-			return "", fmt.Errorf("delete volume %s in status %s: %w (Cinder deletes volumes only when available or in error; "+
-				"if nothing works on it, reset its state: openstack volume set --state error %s)", id, v.Status, err, id)
-		}
-		return "", fmt.Errorf("delete volume %s: %w", id, err)
+		return deleteResult{err: fmt.Errorf("delete volume %s: %w", id, err)}
 	}
 	wctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
 	if err := cfg.Cinder.WaitForVolumeDeleted(wctx, id); err != nil {
-		return "", fmt.Errorf("wait for volume %s to go: %w", id, err)
+		return deleteResult{err: fmt.Errorf("wait for volume %s to go: %w", id, err)}
 	}
-	return "", nil
+	secret, err := deleteCHAPSecret(ctx, cfg, *v, idx)
+	return deleteResult{secret: secret, secretErr: err}
+}
+
+// changed says what of the volume's own record changed since the listing
+// in a way that ends the consent given to the listing ("": nothing).
+func changed(cfg OrphansConfig, listed finding, v cinder.Volume) string {
+	if got := v.Metadata[provisioner.MetaClusterID]; got != cfg.ClusterID {
+		return fmt.Sprintf("its cluster id is now %q, not %q", got, cfg.ClusterID)
+	}
+	if p := policyOf(v); p != listed.policy {
+		return fmt.Sprintf("its reclaim policy is now %s (was %s)", p, listed.policy)
+	}
+	return ""
+}
+
+// changedKind says why a volume checked again is no longer deletable.
+func changedKind(now finding, cfg OrphansConfig) string {
+	switch now.kind {
+	case kindHeld:
+		return "PV " + strings.Join(now.holders, ", ") + " refers to it now"
+	case kindClaimed:
+		return "claim " + orDash(now.claim) + " exists now (" + now.claimNote + ")"
+	case kindKept, kindExported:
+		return "exported now (" + now.exportNote + ")"
+	}
+	switch {
+	case now.busy:
+		return "status " + now.vol.Status + " now"
+	case now.young:
+		return now.youngWhy
+	case !now.deletable(cfg):
+		return "no longer deletable"
+	}
+	return ""
+}
+
+// deleteCHAPSecret deletes the CHAP Secret the provisioner made for the
+// deleted volume's PV: named after the PV, in the namespace recorded on the
+// volume (else SecretNamespace), labelled for that PV, and only when no PV
+// (read after the confirmation) mentions its name. It returns what became
+// of it, as the end of the volume's report line.
+func deleteCHAPSecret(ctx context.Context, cfg OrphansConfig, v cinder.Volume, idx *pvIndex) (string, error) {
+	pvName := pvNameOf(v)
+	if pvName == "" {
+		return "", nil
+	}
+	name := mapper.ChapSecretName(pvName)
+	ns := v.Metadata[provisioner.MetaSecretNamespace]
+	if ns == "" {
+		ns = cfg.SecretNamespace
+	}
+	if ns == "" {
+		return fmt.Sprintf("; its CHAP Secret %s was not looked for: namespace unknown (none recorded on the volume, no --secret-namespace)", name), nil
+	}
+	secrets := cfg.Kube.CoreV1().Secrets(ns)
+	s, err := secrets.Get(ctx, name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("read Secret %s/%s: %w", ns, name, err)
+	}
+	if got := s.Labels[mapper.LabelPV]; got != pvName {
+		return fmt.Sprintf("; Secret %s/%s kept: not labelled %s=%s", ns, name, mapper.LabelPV, pvName), nil
+	}
+	if users := idx.secretUsers(name); len(users) > 0 {
+		return fmt.Sprintf("; Secret %s/%s kept: PV %s refers to it", ns, name, strings.Join(users, ", ")), nil
+	}
+	err = secrets.Delete(ctx, name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &s.UID}})
+	if err != nil && !apierrors.IsNotFound(err) {
+		return "", fmt.Errorf("delete Secret %s/%s: %w", ns, name, err)
+	}
+	return fmt.Sprintf("; Secret %s/%s deleted", ns, name), nil
+}
+
+// secretUsers returns the PVs whose source mentions a Secret of this name,
+// in any field and any namespace (a secretRef without a namespace means the
+// pod's): such a Secret is kept.
+func (idx *pvIndex) secretUsers(name string) []string {
+	quoted := strconv.Quote(name)
+	var out []string
+	for i := range idx.pvs {
+		pv := &idx.pvs[i]
+		src, err := json.Marshal(pv.Spec.PersistentVolumeSource)
+		if err != nil || strings.Contains(string(src), quoted) {
+			// a source that cannot be read may refer to it
+			out = append(out, pv.Name)
+		}
+	}
+	return out
 }
