@@ -3,6 +3,7 @@ package resizer
 import (
 	"context"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -43,6 +44,54 @@ type env struct {
 	events   *record.FakeRecorder
 	r        *Resizer
 	volumeID string
+
+	mu   sync.Mutex
+	sent []sentExtend // os-extends the resizer sent, oldest first
+}
+
+// sentExtend is one os-extend the resizer sent and what the claim's status
+// said at that moment.
+type sentExtend struct {
+	sizeGiB   int
+	allocated string // status.allocatedResources[storage]
+	state     string // status.allocatedResourceStatuses[storage]
+}
+
+// extendLog is the fake as the resizer sees it: each os-extend is noted,
+// with the claim's status when it leaves, then passed on.
+type extendLog struct {
+	*fake.Fake
+	e *env
+}
+
+func (l *extendLog) ExtendVolume(ctx context.Context, id string, sizeGiB int) error {
+	s := sentExtend{sizeGiB: sizeGiB}
+	if c, err := l.e.kube.CoreV1().PersistentVolumeClaims(testNamespace).Get(ctx, testClaim, metav1.GetOptions{}); err == nil {
+		s.allocated = storageOf(c.Status.AllocatedResources)
+		s.state = string(c.Status.AllocatedResourceStatuses[corev1.ResourceStorage])
+	}
+	l.e.mu.Lock()
+	l.e.sent = append(l.e.sent, s)
+	l.e.mu.Unlock()
+	return l.Fake.ExtendVolume(ctx, id, sizeGiB)
+}
+
+// extends returns the os-extends sent so far.
+func (e *env) extends() []sentExtend {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return append([]sentExtend(nil), e.sent...)
+}
+
+// restart replaces the Resizer by a new one on the same Cinder and cluster:
+// a new process, which remembers nothing.
+func (e *env) restart() {
+	e.t.Helper()
+	r, err := New(Config{Cinder: &extendLog{Fake: e.cinder, e: e}, Kube: e.kube, Recorder: e.events, Name: testName, PassTimeout: time.Minute})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.r = r
 }
 
 // spec says what the test's PV and class are.
@@ -138,11 +187,7 @@ func newEnv(t *testing.T, s spec) *env {
 		objs = append(objs, sc)
 	}
 	e.kube = k8sfake.NewClientset(objs...)
-	r, err := New(Config{Cinder: e.cinder, Kube: e.kube, Recorder: e.events, Name: testName, PassTimeout: time.Minute})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.r = r
+	e.restart()
 	return e
 }
 
@@ -193,6 +238,47 @@ func (e *env) drainEvents() []string {
 		default:
 			return out
 		}
+	}
+}
+
+// setStatus sets the claim's allocatedResources and
+// allocatedResourceStatuses of storage ("" leaves one out), as an earlier
+// pass or the kubelet left them.
+func (e *env) setStatus(allocated string, state corev1.ClaimResourceStatus) {
+	e.t.Helper()
+	c := e.claim()
+	c.Status.AllocatedResources, c.Status.AllocatedResourceStatuses = nil, nil
+	if allocated != "" {
+		c.Status.AllocatedResources = corev1.ResourceList{corev1.ResourceStorage: resource.MustParse(allocated)}
+	}
+	if state != "" {
+		c.Status.AllocatedResourceStatuses = map[corev1.ResourceName]corev1.ClaimResourceStatus{corev1.ResourceStorage: state}
+	}
+	if _, err := e.kube.CoreV1().PersistentVolumeClaims(testNamespace).UpdateStatus(e.ctx, c, metav1.UpdateOptions{}); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// charge is what ResourceQuota charges for the claim's storage, as
+// Kubernetes' claim evaluator computes it (getStorageUsage): the larger of
+// the request and status.allocatedResources.
+func charge(c *corev1.PersistentVolumeClaim) resource.Quantity {
+	q := c.Spec.Resources.Requests[corev1.ResourceStorage]
+	if a, ok := c.Status.AllocatedResources[corev1.ResourceStorage]; ok && a.Cmp(q) > 0 {
+		q = a
+	}
+	return q
+}
+
+// chargesAtLeast fails the test when quota would charge the claim less than
+// sizeGiB, what Cinder holds or is extending the volume to.
+func (e *env) chargesAtLeast(when string, sizeGiB int) {
+	e.t.Helper()
+	c := e.claim()
+	got := charge(c)
+	if got.Cmp(*resource.NewQuantity(int64(sizeGiB)*giB, resource.BinarySI)) < 0 {
+		e.t.Errorf("%s: quota charges %s (request %s, allocatedResources %q) while Cinder holds or is extending to %d GiB",
+			when, got.String(), storageOf(c.Spec.Resources.Requests), storageOf(c.Status.AllocatedResources), sizeGiB)
 	}
 }
 

@@ -81,4 +81,8 @@ type result struct {
 	message string
 	err     error // for the log of a retry
 	wantGiB int64 // the size refused (refused)
+	// settled: Cinder answered that no extend of the claim is under way
+	// (it refused the request, or the extend ended in a failure), so a
+	// lowered request may replace the size recorded on the claim (target).
+	settled bool
 }

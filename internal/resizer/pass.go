@@ -27,8 +27,11 @@ func (r *Resizer) pass(ctx context.Context, key string) result {
 	defer cancel()
 	res, claim := r.resize(ctx, key)
 	r.metrics.observe(res.out)
-	if claim != nil && res.out.remembered() {
-		r.remember(claim.UID, res.wantGiB, res.reason)
+	if claim != nil {
+		if res.out.remembered() {
+			r.remember(claim.UID, res.wantGiB, res.reason)
+		}
+		r.settle(claim.UID, res)
 	}
 	logger := klog.FromContext(ctx).WithValues("claim", key, "outcome", res.out.String())
 	switch {
@@ -79,12 +82,13 @@ func (r *Resizer) resize(ctx context.Context, key string) (result, *corev1.Persi
 	if !ok || req.Sign() <= 0 {
 		return result{out: idle}, nil
 	}
-	wantGiB := (req.Value() + giB - 1) / giB
+	wantGiB := target(claim, (req.Value()+giB-1)/giB, r.isSettled(claim.UID))
 	pvCap := pv.Spec.Capacity[corev1.ResourceStorage]
 	if wantGiB*giB <= pvCap.Value() {
 		// Nothing to extend: finish what an earlier pass left (the PV
-		// grown, the claim not yet), or say a shrink cannot be.
-		if alloc, ok := claim.Status.AllocatedResources[corev1.ResourceStorage]; ok && req.Cmp(alloc) < 0 && req.Cmp(pvCap) < 0 {
+		// grown, the claim not yet; a request lowered meanwhile changes
+		// nothing of it), or say a shrink cannot be.
+		if alloc, ok := claim.Status.AllocatedResources[corev1.ResourceStorage]; ok && req.Cmp(alloc) < 0 && req.Cmp(pvCap) < 0 && !controllerResize(claim) {
 			if r.remembered(claim.UID, wantGiB) {
 				return result{out: refusedAgain}, claim
 			}
@@ -93,6 +97,14 @@ func (r *Resizer) resize(ctx context.Context, key string) (result, *corev1.Persi
 				req.String(), pvCap.String(), pvCap.String())), claim
 		}
 		return r.complete(ctx, claim, pv, volumeID), claim
+	}
+	if s := storageStatus(claim); (s == corev1.PersistentVolumeClaimNodeResizePending || s == corev1.PersistentVolumeClaimNodeResizeInProgress) &&
+		allocatedGiB(claim)*giB <= pvCap.Value() {
+		// The kubelet is growing the filesystem to the PV's size: a larger
+		// request waits for it to finish (external-resizer's
+		// expandAndRecover), and its status is not overwritten meanwhile.
+		klog.FromContext(ctx).V(4).Info("Node expansion under way, the larger request waits for it", "claim", key, "status", s)
+		return result{out: idle}, claim
 	}
 	if r.remembered(claim.UID, wantGiB) {
 		return result{out: refusedAgain}, claim
@@ -110,7 +122,23 @@ func (r *Resizer) resize(ctx context.Context, key string) (result, *corev1.Persi
 		}
 		return result{out: retry, err: err}, claim
 	}
+	// The claim as it is now: extend recorded the allocation on it, and its
+	// user may have changed the request during the wait.
+	claim, err = r.kube.CoreV1().PersistentVolumeClaims(ns).Get(ctx, name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return result{out: gone}, nil
+	}
+	if err != nil {
+		return result{out: retry, err: fmt.Errorf("read claim: %w", err)}, nil
+	}
 	return r.complete(ctx, claim, pv, volumeID), claim
+}
+
+// controllerResize says whether the claim records a resize of ours, under
+// way or refused.
+func controllerResize(c *corev1.PersistentVolumeClaim) bool {
+	s := storageStatus(c)
+	return s == corev1.PersistentVolumeClaimControllerResizeInProgress || s == corev1.PersistentVolumeClaimControllerResizeInfeasible
 }
 
 // ours returns the Cinder volume id of a PV this provisioner made.
@@ -158,11 +186,13 @@ func (r *Resizer) check(ctx context.Context, claim *corev1.PersistentVolumeClaim
 }
 
 // extend brings the Cinder volume to at least wantGiB and returns its size
-// (0 when it is not there: the result says why).
+// (0 when it is not there: the result says why). Before it sends os-extend
+// it records wantGiB on the claim (record): it never sends one below the
+// volume's size or below what the claim records as under way (target).
 func (r *Resizer) extend(ctx context.Context, claim *corev1.PersistentVolumeClaim, id string, wantGiB int64) (result, int64) {
 	v, err := r.cinder.GetVolume(ctx, id)
 	if err != nil {
-		return r.cinderFailed(claim, wantGiB, id, err), 0
+		return r.infeasible(ctx, claim, cinderFailed(wantGiB, id, err)), 0
 	}
 	before, sent := v.SizeGiB, false
 	switch v.Status {
@@ -173,8 +203,14 @@ func (r *Resizer) extend(ctx context.Context, claim *corev1.PersistentVolumeClai
 		if int64(v.SizeGiB) >= wantGiB {
 			return result{}, int64(v.SizeGiB) // an earlier pass extended it
 		}
+		if claim, err = r.record(ctx, claim, wantGiB); err != nil {
+			if apierrors.IsNotFound(err) {
+				return result{out: gone}, 0
+			}
+			return result{out: retry, err: err}, 0
+		}
 		if err := r.cinder.ExtendVolume(ctx, id, int(wantGiB)); err != nil {
-			return r.cinderFailed(claim, wantGiB, id, err), 0
+			return r.infeasible(ctx, claim, cinderFailed(wantGiB, id, err)), 0
 		}
 		sent = true
 	case cinder.StatusErrorExtending:
@@ -192,7 +228,7 @@ func (r *Resizer) extend(ctx context.Context, claim *corev1.PersistentVolumeClai
 	case errors.As(err, &we):
 		return result{out: inProgress}, 0
 	case err != nil:
-		return r.cinderFailed(claim, wantGiB, id, err), 0
+		return r.infeasible(ctx, claim, cinderFailed(wantGiB, id, err)), 0
 	}
 	if int64(v.SizeGiB) < wantGiB && !sent {
 		// The extend waited for was not ours for this size (an earlier
@@ -200,34 +236,61 @@ func (r *Resizer) extend(ctx context.Context, claim *corev1.PersistentVolumeClai
 		return result{out: inProgress}, 0
 	}
 	if int64(v.SizeGiB) < wantGiB {
-		return refusal(wantGiB, ReasonExtendRefused, fmt.Sprintf(
+		return r.infeasible(ctx, claim, refusal(wantGiB, ReasonExtendRefused, fmt.Sprintf(
 			"Cinder accepted the extend of volume %s to %d GiB but put it back %s at %d GiB: its scheduler found no backend able to extend it "+
 				"(a backend that does not support extending an attached volume, online_extend_support False, or one without room). "+
-				"Cinder's user messages say which: cinder --os-volume-api-version 3.3 message-list --resource_uuid %s. Nothing else changed.",
-			id, wantGiB, v.Status, v.SizeGiB, id)), 0
+				"Cinder's user messages say which: cinder --os-volume-api-version 3.3 message-list --resource_uuid %s. The volume is unchanged.",
+			id, wantGiB, v.Status, v.SizeGiB, id))), 0
 	}
 	return result{}, int64(v.SizeGiB)
 }
 
+// infeasible passes res on; a refusal of a resize the claim records as
+// under way also marks the claim ControllerResizeInfeasible (markInfeasible)
+// and says what that means for the user.
+func (r *Resizer) infeasible(ctx context.Context, claim *corev1.PersistentVolumeClaim, res result) result {
+	if res.out != refused || storageStatus(claim) != corev1.PersistentVolumeClaimControllerResizeInProgress {
+		return res
+	}
+	if err := r.markInfeasible(ctx, claim); err != nil {
+		if apierrors.IsNotFound(err) {
+			return result{out: gone}
+		}
+		// Not remembered: the next pass asks Cinder again and marks again.
+		res.out, res.err = retry, err
+		return res
+	}
+	alloc := claim.Status.AllocatedResources[corev1.ResourceStorage]
+	res.message += fmt.Sprintf(" The claim's status says ControllerResizeInfeasible and keeps allocatedResources %s, which ResourceQuota charges", alloc.String())
+	if res.reason == ReasonVolumeGone {
+		res.message += "."
+		return res
+	}
+	have := claim.Status.Capacity[corev1.ResourceStorage]
+	res.message += fmt.Sprintf(": lower the request (Kubernetes allows down to just above status.capacity %s) and the lower size is tried, and charged, instead.", have.String())
+	return res
+}
+
 func extendFailed(id string, size int) result {
-	return result{out: retry, reason: ReasonExtendFailed, message: fmt.Sprintf(
+	return result{out: retry, settled: true, reason: ReasonExtendFailed, message: fmt.Sprintf(
 		"Cinder volume %s is error_extending: its backend failed to extend it (Cinder's volume log says why); it is still %d GiB and its data and export are as before. "+
 			"Once the backend is fixed an admin resets it: cinder reset-state --state in-use %s (or openstack volume set --state in-use %s); the resize is then retried.",
 		id, size, id, id)}
 }
 
 // cinderFailed turns a failed Cinder request into a result.
-func (r *Resizer) cinderFailed(claim *corev1.PersistentVolumeClaim, wantGiB int64, id string, err error) result {
+func cinderFailed(wantGiB int64, id string, err error) result {
 	switch {
 	case errors.Is(err, cinder.ErrOnlineExtendUnsupported):
 		return refusal(wantGiB, ReasonOnlineExtendUnsupported, fmt.Sprintf(
-			"Not resized, nothing changed: Cinder volume %s is exported (in-use) and this Cinder does not offer microversion %s, which extending an attached volume needs (%v). "+
+			"Not resized, the volume is unchanged: Cinder volume %s is exported (in-use) and this Cinder does not offer microversion %s, which extending an attached volume needs (%v). "+
 				"The provisioner never unexports a live PV to extend it. Upgrade Cinder, or make a new, larger claim and copy the data.",
 			id, cinder.MicroversionExtendInUse, err))
 	case errors.Is(err, cinder.ErrNotFound):
 		return refusal(wantGiB, ReasonVolumeGone, fmt.Sprintf("Cinder volume %s of this claim's PV does not exist: %v.", id, err))
 	case errors.Is(err, cinder.ErrQuotaExceeded):
-		return result{out: retry, reason: ReasonQuotaExceeded, err: err, message: fmt.Sprintf(
+		// Cinder's 413 comes before the volume changes: nothing is extending.
+		return result{out: retry, settled: true, reason: ReasonQuotaExceeded, err: err, message: fmt.Sprintf(
 			"Cinder refused to extend volume %s to %d GiB for lack of quota (%v); the volume is unchanged. Raise the project's gigabytes quota or set the request back; the resize is retried with backoff.",
 			id, wantGiB, err)}
 	case errors.Is(err, cinder.ErrUnauthorized):
@@ -246,7 +309,7 @@ func (r *Resizer) cinderFailed(claim *corev1.PersistentVolumeClaim, wantGiB int6
 
 // refusal is a final refusal of this request (pass remembers it).
 func refusal(wantGiB int64, reason, msg string) result {
-	return result{out: refused, reason: reason, message: msg, wantGiB: wantGiB}
+	return result{out: refused, settled: true, reason: reason, message: msg, wantGiB: wantGiB}
 }
 
 // growPV sets the PV's capacity to sizeGiB unless it shows as much already.

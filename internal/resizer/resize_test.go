@@ -35,8 +35,8 @@ func TestResizePaths(t *testing.T) {
 		allocated, allocatedState string // "-": absent
 	}{
 		{name: "block iSCSI grows, done by us", spec: spec{block: true}, want: resized, event: "Normal VolumeResized", msg: "next iSCSI login",
-			calls: []string{fake.OpGetVolume, fake.OpExtendVolume, fake.OpWaitForVolumeStatus}, volSize: 2, pvCap: "2Gi", claimCap: "2Gi", allocated: none, allocatedState: none},
-		{name: "block: allocatedResources cleared as the Kubernetes resize flow ends", spec: spec{block: true},
+			calls: []string{fake.OpGetVolume, fake.OpExtendVolume, fake.OpWaitForVolumeStatus}, volSize: 2, pvCap: "2Gi", claimCap: "2Gi", allocated: "2Gi", allocatedState: none},
+		{name: "block: allocatedResourceStatuses cleared, allocatedResources kept, as Kubernetes ends a resize", spec: spec{block: true},
 			setup: func(e *env) {
 				c := e.claim()
 				c.Status.AllocatedResources = corev1.ResourceList{corev1.ResourceStorage: c.Spec.Resources.Requests[corev1.ResourceStorage]}
@@ -45,16 +45,16 @@ func TestResizePaths(t *testing.T) {
 					t.Fatal(err)
 				}
 			},
-			want: resized, event: "Normal VolumeResized", volSize: 2, pvCap: "2Gi", claimCap: "2Gi", allocated: none, allocatedState: none},
+			want: resized, event: "Normal VolumeResized", volSize: 2, pvCap: "2Gi", claimCap: "2Gi", allocated: "2Gi", allocatedState: none},
 		{name: "block FC grows", spec: spec{block: true, source: "fc"}, want: resized, event: "Normal VolumeResized",
-			calls: []string{fake.OpGetVolume, fake.OpExtendVolume, fake.OpWaitForVolumeStatus}, volSize: 2, pvCap: "2Gi", claimCap: "2Gi", allocated: none, allocatedState: none},
+			calls: []string{fake.OpGetVolume, fake.OpExtendVolume, fake.OpWaitForVolumeStatus}, volSize: 2, pvCap: "2Gi", claimCap: "2Gi", allocated: "2Gi", allocatedState: none},
 		{name: "block RBD grows", spec: spec{block: true, source: "csi"}, want: resized, event: "Normal VolumeResized",
-			calls: []string{fake.OpGetVolume, fake.OpExtendVolume, fake.OpWaitForVolumeStatus}, volSize: 2, pvCap: "2Gi", claimCap: "2Gi", allocated: none, allocatedState: none},
+			calls: []string{fake.OpGetVolume, fake.OpExtendVolume, fake.OpWaitForVolumeStatus}, volSize: 2, pvCap: "2Gi", claimCap: "2Gi", allocated: "2Gi", allocatedState: none},
 		{name: "RBD filesystem: the kubelet grows it", spec: spec{source: "csi"}, want: nodePending, event: "Normal FileSystemResizePending",
 			calls: []string{fake.OpGetVolume, fake.OpExtendVolume, fake.OpWaitForVolumeStatus}, volSize: 2, pvCap: "2Gi", claimCap: "1Gi",
 			allocated: "2Gi", allocatedState: string(corev1.PersistentVolumeClaimNodeResizePending)},
 		{name: "request rounded up to GiB", spec: spec{block: true, request: "1500Mi"}, want: resized, event: "Normal VolumeResized",
-			calls: []string{fake.OpGetVolume, fake.OpExtendVolume, fake.OpWaitForVolumeStatus}, volSize: 2, pvCap: "2Gi", claimCap: "2Gi"},
+			calls: []string{fake.OpGetVolume, fake.OpExtendVolume, fake.OpWaitForVolumeStatus}, volSize: 2, pvCap: "2Gi", claimCap: "2Gi", allocated: "2Gi"},
 		{name: "iSCSI filesystem refused before anything", spec: spec{}, want: refused, event: "Warning FilesystemExpansionUnsupported",
 			msg: "in-tree iSCSI plugin cannot grow a filesystem", calls: []string{}},
 		{name: "FC filesystem refused before anything", spec: spec{source: "fc"}, want: refused, event: "Warning FilesystemExpansionUnsupported",
@@ -64,29 +64,31 @@ func TestResizePaths(t *testing.T) {
 		{name: "class gone", spec: spec{block: true, noClass: true}, want: refused, event: "Warning VolumeExpansionNotAllowed", calls: []string{}},
 		{name: "Cinder below 3.42", spec: spec{block: true}, setup: func(e *env) { e.cinder.SetMaxMicroversion("3.40") },
 			want: refused, event: "Warning OnlineExtendUnsupported", msg: "never unexports a live PV",
-			calls: []string{fake.OpGetVolume, fake.OpExtendVolume}},
+			calls: []string{fake.OpGetVolume, fake.OpExtendVolume}, allocated: "2Gi", allocatedState: string(corev1.PersistentVolumeClaimControllerResizeInfeasible)},
 		{name: "backend without online extend", spec: spec{block: true}, setup: func(e *env) { e.cinder.SetOnlineExtend(false) },
 			want: refused, event: "Warning CinderExtendRefused", msg: "message-list",
-			calls: []string{fake.OpGetVolume, fake.OpExtendVolume, fake.OpWaitForVolumeStatus}},
+			calls: []string{fake.OpGetVolume, fake.OpExtendVolume, fake.OpWaitForVolumeStatus}, allocated: "2Gi", allocatedState: string(corev1.PersistentVolumeClaimControllerResizeInfeasible)},
 		{name: "driver fails: error_extending reported with the fix", spec: spec{block: true}, setup: func(e *env) { e.cinder.SetExtendResult(fake.ExtendDriverFails) },
 			want: retry, event: "Warning CinderExtendFailed", msg: "cinder reset-state --state in-use", volStatus: cinder.StatusErrorExtending,
-			calls: []string{fake.OpGetVolume, fake.OpExtendVolume, fake.OpWaitForVolumeStatus}},
+			calls: []string{fake.OpGetVolume, fake.OpExtendVolume, fake.OpWaitForVolumeStatus}, allocated: "2Gi", allocatedState: string(corev1.PersistentVolumeClaimControllerResizeInProgress)},
 		{name: "already error_extending: no new extend", spec: spec{block: true, status: cinder.StatusErrorExtending},
 			want: retry, event: "Warning CinderExtendFailed", calls: []string{fake.OpGetVolume}},
 		{name: "over quota", spec: spec{block: true}, setup: func(e *env) { e.cinder.SetGigabytesQuota(1) },
 			want: retry, event: "Warning CinderQuotaExceeded", msg: "VolumeSizeExceedsAvailableQuota",
-			calls: []string{fake.OpGetVolume, fake.OpExtendVolume}},
+			calls: []string{fake.OpGetVolume, fake.OpExtendVolume}, allocated: "2Gi", allocatedState: string(corev1.PersistentVolumeClaimControllerResizeInProgress)},
 		{name: "Cinder rejects the request", spec: spec{block: true},
 			setup: func(e *env) {
 				e.cinder.FailNext(fake.OpExtendVolume, cinder.NewError("extend volume", e.volumeID, cinder.ErrInvalid, "Invalid input received: no"))
 			},
-			want: refused, event: "Warning CinderRequestRejected", msg: "Invalid input received", calls: []string{fake.OpGetVolume, fake.OpExtendVolume}},
+			want: refused, event: "Warning CinderRequestRejected", msg: "Invalid input received", calls: []string{fake.OpGetVolume, fake.OpExtendVolume},
+			allocated: "2Gi", allocatedState: string(corev1.PersistentVolumeClaimControllerResizeInfeasible)},
 		{name: "Cinder's policy forbids extending attached volumes", spec: spec{block: true},
 			setup: func(e *env) {
 				e.cinder.FailNext(fake.OpExtendVolume, cinder.NewError("extend volume", e.volumeID, cinder.ErrUnauthorized,
 					"Policy doesn't allow volume_extension:volume_actions:extend_attached_volume to be performed."))
 			},
-			want: refused, event: "Warning CinderRequestRejected", msg: "extend_attached_volume", calls: []string{fake.OpGetVolume, fake.OpExtendVolume}},
+			want: refused, event: "Warning CinderRequestRejected", msg: "extend_attached_volume", calls: []string{fake.OpGetVolume, fake.OpExtendVolume},
+			allocated: "2Gi", allocatedState: string(corev1.PersistentVolumeClaimControllerResizeInfeasible)},
 		{name: "Cinder down", spec: spec{block: true}, setup: func(e *env) { e.cinder.SetDown(true) },
 			want: retry, event: "Warning CinderUnavailable", calls: []string{fake.OpGetVolume}},
 		{name: "volume in maintenance", spec: spec{block: true, status: "maintenance"},
@@ -99,9 +101,9 @@ func TestResizePaths(t *testing.T) {
 			e.cinder.ResetCalls()
 		}, want: refused, event: "Warning CinderVolumeGone", calls: []string{fake.OpGetVolume}, volSize: -1},
 		{name: "volume already grown (PV update lost)", spec: spec{block: true, volumeSize: 2}, want: resized, event: "Normal VolumeResized",
-			calls: []string{fake.OpGetVolume}, volSize: 2, pvCap: "2Gi", claimCap: "2Gi"},
+			calls: []string{fake.OpGetVolume}, volSize: 2, pvCap: "2Gi", claimCap: "2Gi", allocated: "2Gi"},
 		{name: "PV already grown (claim update lost)", spec: spec{block: true, volumeSize: 2, pvCap: "2Gi"}, want: resized, event: "Normal VolumeResized",
-			calls: []string{}, volSize: 2, pvCap: "2Gi", claimCap: "2Gi"},
+			calls: []string{}, volSize: 2, pvCap: "2Gi", claimCap: "2Gi", allocated: "2Gi"},
 		{name: "iSCSI filesystem PV grown by someone else: left alone", spec: spec{volumeSize: 2, pvCap: "2Gi"}, want: idle, calls: []string{}, volSize: 2, pvCap: "2Gi"},
 		{name: "not our PV", spec: spec{block: true, notOurs: true}, want: idle, calls: []string{}},
 		{name: "not grown", spec: spec{block: true, request: "1Gi"}, want: idle, calls: []string{}},
@@ -305,7 +307,7 @@ func TestSecondGrowWhileTheFirstRuns(t *testing.T) {
 // still extending is inProgress, and the next one finishes.
 func TestExtendOutlastingThePass(t *testing.T) {
 	e := newEnv(t, spec{block: true})
-	e.r.passTimeout = 20 * time.Millisecond
+	e.r.passTimeout = 500 * time.Millisecond // room for the Kubernetes and Cinder calls before the wait, under -race too
 	e.cinder.SetExtendingPolls(1 << 30)
 	if res := e.r.pass(e.ctx, testKey); res.out != inProgress {
 		t.Fatalf("pass %s (%s), want inProgress", res.out, res.message)

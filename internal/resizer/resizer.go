@@ -76,6 +76,10 @@ type Resizer struct {
 
 	mu      sync.Mutex
 	refusal map[types.UID]refusalKey // final refusals, by claim
+	// settled: claims whose last extend Cinder refused or failed for sure
+	// (external-resizer's final errors); forgotten at the next outcome that
+	// says otherwise, and with the process.
+	settled map[types.UID]bool
 }
 
 // refusalKey is what a refusal was for: the same request of the same claim
@@ -107,6 +111,7 @@ func New(cfg Config) (*Resizer, error) {
 		cinder: cfg.Cinder, kube: cfg.Kube, recorder: cfg.Recorder, name: cfg.Name,
 		workers: cfg.Workers, passTimeout: cfg.PassTimeout, limiter: cfg.RateLimiter,
 		resync: cfg.Resync, metrics: cfg.Metrics, claims: cfg.Claims, refusal: map[types.UID]refusalKey{},
+		settled: map[types.UID]bool{},
 	}
 	if r.workers <= 0 {
 		r.workers = 1
@@ -242,4 +247,26 @@ func (r *Resizer) forget(uid types.UID) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	delete(r.refusal, uid)
+	delete(r.settled, uid)
+}
+
+func (r *Resizer) isSettled(uid types.UID) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.settled[uid]
+}
+
+// settle keeps whether the claim's last extend is known to have ended in a
+// refusal or failure: as external-resizer's final errors, set by one and
+// cleared by any outcome after which an extend may be under way again.
+func (r *Resizer) settle(uid types.UID, res result) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	switch {
+	case res.settled:
+		r.settled[uid] = true
+	case res.out == idle, res.out == gone, res.out == refusedAgain:
+	default:
+		delete(r.settled, uid)
+	}
 }

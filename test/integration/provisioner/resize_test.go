@@ -85,8 +85,9 @@ func (e *env) getPV(name string) *corev1.PersistentVolume {
 
 // TestResizeBlockClaimGrowsVolumePVClaimAndLUN: a Bound raw block iSCSI
 // claim grown from 1Gi to 2Gi: Cinder extends the exported (in-use) volume
-// with microversion 3.42, the PV and the claim show 2Gi, the claim keeps
-// no allocatedResources, a VolumeResized Event says so, and a userspace
+// with microversion 3.42, the PV and the claim show 2Gi, the claim's
+// allocatedResources says 2Gi and no resize status is left, a VolumeResized
+// Event says so, and a userspace
 // iSCSI login made from nothing but the PV's fields and CHAP Secret reads a
 // 2 GiB LUN (the local target is re-read by Cinder's tgtadm helper, as
 // with LVM).
@@ -119,8 +120,9 @@ func TestResizeBlockClaimGrowsVolumePVClaimAndLUN(t *testing.T) {
 	t.Logf("event: %s", ev.Message)
 
 	c := e.getClaim(pvc)
-	if len(c.Status.AllocatedResources) != 0 || len(c.Status.AllocatedResourceStatuses) != 0 {
-		t.Errorf("claim keeps allocatedResources %v / allocatedResourceStatuses %v", c.Status.AllocatedResources, c.Status.AllocatedResourceStatuses)
+	if got := c.Status.AllocatedResources[corev1.ResourceStorage]; got.Cmp(resource.MustParse("2Gi")) != 0 || len(c.Status.AllocatedResourceStatuses) != 0 {
+		t.Errorf("claim has allocatedResources %v / allocatedResourceStatuses %v, want 2Gi (what Cinder holds, kept as Kubernetes ends a resize) and none",
+			c.Status.AllocatedResources, c.Status.AllocatedResourceStatuses)
 	}
 	pv = e.getPV(pv.Name)
 	if got := pv.Spec.Capacity[corev1.ResourceStorage]; got.Cmp(resource.MustParse("2Gi")) != 0 {
