@@ -99,7 +99,7 @@ func judge(v cinder.Volume, f sweepFacts) verdict {
 // (pvc-<uid>) or its pv-name metadata.
 func claimUIDOf(v cinder.Volume) (types.UID, bool) {
 	for _, n := range []string{v.Name, v.Metadata[MetaPVName]} {
-		if uid, ok := strings.CutPrefix(n, "pvc-"); ok && uid != "" {
+		if uid, ok := strings.CutPrefix(n, "pvc-"); ok && uuidRE.MatchString(uid) {
 			return types.UID(uid), true
 		}
 	}

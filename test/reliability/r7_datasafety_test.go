@@ -177,7 +177,12 @@ func TestR7DeletedWhileDown(t *testing.T) {
 	if held != n {
 		t.Errorf("%d of %d claims deleted while no provisioner runs are held Terminating", held, n)
 	}
-	time.Sleep(2 * time.Second) // older than --min-age 1s by Cinder's clock: age alone protects nothing
+	// older than --min-age by Cinder's clock: age alone protects nothing
+	if left, err := e.volumes(ctx); err == nil {
+		for _, vols := range left {
+			framework.WaitOlderThan(t, e.cinder, strings.Fields(vols[0])[0], 2*time.Second)
+		}
+	}
 	octx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 	out, err := exec.CommandContext(octx, e.s.ProvisionerBinary(t), "orphans",

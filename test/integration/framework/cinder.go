@@ -157,3 +157,22 @@ func VolumesWithMetadata(ctx context.Context, sc *gophercloud.ServiceClient, key
 	}
 	return out, nil
 }
+
+// WaitOlderThan polls until Cinder's own clock (the Date of its answer)
+// says the volume is at least d old: what the provisioner and orphans
+// measure ages with.
+func WaitOlderThan(t testing.TB, sc *gophercloud.ServiceClient, id string, d time.Duration) {
+	t.Helper()
+	Eventually(t, time.Minute, fmt.Sprintf("volume %s never %s old by Cinder's clock", id, d), func(ctx context.Context) (bool, error) {
+		r := volumes.Get(ctx, sc, id)
+		v, err := r.Extract()
+		if err != nil {
+			return false, err
+		}
+		date, err := http.ParseTime(r.Header.Get("Date"))
+		if err != nil {
+			return false, fmt.Errorf("cinder-api sent no Date header: %w", err)
+		}
+		return date.Sub(v.CreatedAt) >= d, nil
+	})
+}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"regexp"
 	"slices"
 	"strings"
@@ -196,22 +195,11 @@ func (o *orphansStack) claim(name string) *corev1.PersistentVolumeClaim {
 	return pvc
 }
 
-// waitOlderThan polls until Cinder's own clock (the Date of its answer)
-// says the volume is at least d old.
+// waitOlderThan polls until Cinder's own clock says the volume is at
+// least d old.
 func (o *orphansStack) waitOlderThan(id string, d time.Duration) {
 	o.t.Helper()
-	framework.Eventually(o.t, time.Minute, fmt.Sprintf("volume %s never %s old by Cinder's clock", id, d), func(ctx context.Context) (bool, error) {
-		r := volumes.Get(ctx, o.sc, id)
-		v, err := r.Extract()
-		if err != nil {
-			return false, err
-		}
-		date, err := http.ParseTime(r.Header.Get("Date"))
-		if err != nil {
-			return false, fmt.Errorf("cinder-api sent no Date header: %w", err)
-		}
-		return date.Sub(v.CreatedAt) >= d, nil
-	})
+	framework.WaitOlderThan(o.t, o.sc, id, d)
 }
 
 // section returns the part of out from the line that starts with title to

@@ -216,7 +216,8 @@ func TestOrphansNeverDeletesAnInFlightClone(t *testing.T) {
 	cloneID := e.onlyVolume(cloneName)
 	e.deleteClaim(src)
 
-	time.Sleep(2 * time.Second) // older than --min-age 1s by Cinder's clock: age alone protects nothing
+	// older than --min-age by Cinder's clock: age alone protects nothing
+	framework.WaitOlderThan(t, e.cinder, cloneID, 2*time.Second)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	out, err := exec.CommandContext(ctx, e.s.ProvisionerBinary(t), "orphans",
