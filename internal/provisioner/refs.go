@@ -23,15 +23,16 @@ import (
 // write ids into target and image names either way).
 func normID(id string) string { return strings.ToLower(strings.ReplaceAll(id, "-", "")) }
 
-// References is what the cluster's PVs carry that can name a volume: each
-// PV's annotations and source, in the form ids are compared in.
-type References struct {
-	pvs []pvText
-}
+// idLen is the length of a volume id in the form ids are compared in.
+const idLen = 32
 
-type pvText struct {
-	name string
-	text string
+// References indexes what the cluster's PVs carry that can name a volume:
+// every 32-hex-digit window of every run of hex digits in a PV's
+// annotations and source (dashes removed, lower case), so that an id
+// embedded in a longer name (an IQN's "volume-<id>", an image name) is
+// found, and a lookup costs one map read whatever the number of PVs.
+type References struct {
+	byID map[string][]string
 }
 
 // Add indexes one PV.
@@ -47,22 +48,37 @@ func (r *References) Add(pv *corev1.PersistentVolume) {
 		// cannot happen for a decoded object; never lose a reference to it
 		text.WriteString(fmt.Sprintf("%+v", pv.Spec.PersistentVolumeSource))
 	}
-	r.pvs = append(r.pvs, pvText{name: pv.Name, text: normID(text.String())})
+	if r.byID == nil {
+		r.byID = map[string][]string{}
+	}
+	seen := map[string]bool{}
+	norm := normID(text.String())
+	for start := 0; start < len(norm); {
+		end := start
+		for end < len(norm) && isHex(norm[end]) {
+			end++
+		}
+		for i := start; i+idLen <= end; i++ {
+			if id := norm[i : i+idLen]; !seen[id] {
+				seen[id] = true
+				r.byID[id] = append(r.byID[id], pv.Name)
+			}
+		}
+		start = end + 1
+	}
 }
 
-// Of returns the names of the PVs that carry the volume's id anywhere.
+func isHex(c byte) bool { return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' }
+
+// Of returns the names of the PVs that carry the volume's id anywhere. An
+// id that is not a UUID cannot be looked up: it counts as referenced, so
+// nothing is deleted on its account.
 func (r *References) Of(volumeID string) []string {
 	id := normID(volumeID)
-	if id == "" {
-		return nil
+	if len(id) != idLen || strings.IndexFunc(id, func(c rune) bool { return c > 0x7f || !isHex(byte(c)) }) >= 0 {
+		return []string{"(volume id " + volumeID + " is not a UUID: references unknown)"}
 	}
-	var out []string
-	for _, p := range r.pvs {
-		if strings.Contains(p.text, id) {
-			out = append(out, p.name)
-		}
-	}
-	return out
+	return r.byID[id]
 }
 
 // pvListPage is how many PVs one list request asks for.

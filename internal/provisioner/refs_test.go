@@ -1,6 +1,7 @@
 package provisioner
 
 import (
+	"fmt"
 	"slices"
 	"testing"
 
@@ -35,6 +36,27 @@ func TestReferencesFindEveryFieldThatCarriesAVolumeID(t *testing.T) {
 			if got := refs.Of("11111111-2222-3333-4444-555555555555"); got != nil {
 				t.Errorf("an unrelated id is referenced by %v", got)
 			}
+			if got := refs.Of("not-a-uuid"); len(got) == 0 {
+				t.Error("an id that is not a UUID counts as unreferenced")
+			}
 		})
+	}
+}
+
+// The sweep and orphans look every volume of the cluster up: one map read
+// each, whatever the number of PVs.
+func BenchmarkReferences10000PVs(b *testing.B) {
+	refs := &References{}
+	for i := range 10000 {
+		id := fmt.Sprintf("%08x-9af1-4bcc-8880-718454a94e26", i)
+		refs.Add(&corev1.PersistentVolume{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("pv-%d", i), Annotations: map[string]string{AnnVolumeID: id}},
+			Spec: corev1.PersistentVolumeSpec{PersistentVolumeSource: corev1.PersistentVolumeSource{ISCSI: &corev1.ISCSIPersistentVolumeSource{
+				TargetPortal: "127.0.0.1:3260", IQN: "iqn.2010-10.org.openstack:volume-" + id, Lun: 1}}}})
+	}
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		if got := refs.Of(fmt.Sprintf("%08x-9af1-4bcc-8880-718454a94e26", i%10000)); len(got) != 1 {
+			b.Fatalf("got %v", got)
+		}
 	}
 }
