@@ -68,8 +68,11 @@ func (p *Provisioner) releaseSource(ctx context.Context, claim *corev1.Persisten
 	return err
 }
 
-// releaseClaim removes the finalizer from claim ns/name when no Pending
-// claim other than the one of uid except clones it.
+// releaseClaim removes FinalizerCloneSource from the claim ns/name, and
+// says whether it did, unless a Pending clone of it other than except (a
+// claim UID; "": none) still needs it. The clone's next attempt may still
+// send Cinder a clone of the source's volume, so the source must not go
+// before its last Pending clone.
 func (p *Provisioner) releaseClaim(ctx context.Context, ns, name string, except types.UID) (bool, error) {
 	released := false
 	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
@@ -104,8 +107,10 @@ func (p *Provisioner) releaseClaim(ctx context.Context, ns, name string, except 
 	return released, nil
 }
 
-// pendingClone names a claim in ns, other than except (a UID), that is
-// Pending, not being deleted and clones ns/name; "" when there is none.
+// pendingClone names a claim in ns, other than the one of UID except, that
+// clones ns/name and is neither Bound, Lost nor being deleted; "" when
+// there is none. Only such a claim has an attempt still to come that reads
+// the source.
 func (p *Provisioner) pendingClone(ctx context.Context, ns, name string, except types.UID) (string, error) {
 	list, err := p.kube.CoreV1().PersistentVolumeClaims(ns).List(ctx, metav1.ListOptions{})
 	if err != nil {

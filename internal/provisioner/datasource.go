@@ -327,16 +327,6 @@ func (s *source) restoreOf() string {
 	return s.snapshotID
 }
 
-// rescheduleIfNodeGone turns the refusal of a claim whose selected node is
-// gone into a reschedule (refused: nothing of the claim is left).
-func rescheduleIfNodeGone(out outcome, err error) outcome {
-	var nge *nodeGoneError
-	if out == refused && errors.As(err, &nge) {
-		return rescheduled
-	}
-	return out
-}
-
 // dataSourceOrMade is dataSourceFor, except that a source that cannot be
 // used any more (the claim to clone deleted, the snapshot gone) does not
 // matter when the claim's volume was already made from it by an earlier

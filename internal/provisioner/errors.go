@@ -86,69 +86,88 @@ func (e *nodeError) Error() string {
 
 func (e *nodeError) Unwrap() error { return e.err }
 
-// failure classifies a Provision error for the Warning Event on the claim:
-// the reason, and a hint on what to do that the error itself does not give.
-func failure(err error) (reason, hint string) {
-	var (
-		pe  *ParameterError
-		mpe *mapper.ParameterError
-		ce  *claimError
-		mse *missingSecretError
-		nce *nameConflictError
-		ne  *nodeError
-		ute *mapper.UnsupportedTransportError
-		fe  *mapper.FieldError
-		vse *cinder.VolumeStatusError
-		dne *cinder.DuplicateNameError
-		fse *foreignSecretError
-		sve *stuckVolumeError
-		mme *mismatchError
-		soe *sourceError
-		nge *nodeGoneError
-		zne *zoneError
-	)
-	switch {
-	case errors.As(err, &pe), errors.As(err, &mpe):
-		return ReasonInvalidParameter, "fix the StorageClass parameters"
-	case errors.As(err, &ce):
-		return ReasonInvalidClaim, ""
-	case errors.As(err, &soe):
-		return ReasonInvalidDataSource, "the provisioner retries; fix or wait for the data source"
-	case errors.As(err, &nge):
-		return ReasonSelectedNodeGone, ""
-	case errors.As(err, &zne):
-		return ReasonInvalidZone, ""
-	case invalidZone(err):
-		return ReasonInvalidZone, "use a zone Cinder knows (openstack availability zone list --volume) in the class's availability, allowedTopologies or the nodes' " + "zone label"
-	case errors.As(err, &ne):
-		return ReasonInvalidNodeAnnotation, ""
-	case errors.As(err, &mse):
-		return ReasonMissingSecret, ""
-	case errors.As(err, &sve):
-		return ReasonVolumeStuck, ""
-	case errors.As(err, &mme):
-		return ReasonVolumeMismatch, ""
-	case errors.As(err, &fse):
-		return ReasonSecretConflict, ""
-	case errors.As(err, &nce), errors.As(err, &dne):
-		return ReasonNameConflict, "remove or rename the other volume in Cinder"
-	case errors.As(err, &ute):
-		return ReasonUnsupportedTransport, "use a volume type whose backend exports over iSCSI, Ceph RBD or Fibre Channel"
-	case errors.As(err, &fe):
-		return ReasonInvalidConnectionInfo, "check the Cinder backend's export configuration"
-	case errors.Is(err, cinder.ErrQuotaExceeded):
-		return ReasonQuotaExceeded, "raise the project's Cinder quota or free volumes"
-	case errors.As(err, &vse), errors.Is(err, cinder.ErrVolumeError):
-		return ReasonVolumeError, "check the cinder-scheduler and cinder-volume logs for this volume (no backend for the type or zone, or backend failure)"
-	case errors.Is(err, cinder.ErrInvalid), errors.Is(err, cinder.ErrNotFound):
-		return ReasonCinderRejected, "check the StorageClass's type and availability against Cinder's volume types and zones"
-	case errors.Is(err, cinder.ErrUnauthorized):
-		return ReasonCinderRejected, "check the provisioner's Cinder credentials"
-	case transient(err):
-		return ReasonCinderUnavailable, "will retry"
-	default:
-		return ReasonProvisioningFailed, ""
+// errorClass is what an error means for a claim: the reason of its Warning
+// Event, a hint on what to do that the error itself does not give, whether
+// a refusal for it is final (it follows from the claim, its class and the
+// class's backend alone, so it is remembered, see refusals), and whether it
+// sends the claim back to the scheduler (ProvisioningReschedule).
+type errorClass struct {
+	reason     string
+	hint       string
+	final      bool
+	reschedule bool
+}
+
+// errorRow is one row of errorTable: the first row whose match holds
+// classifies the error.
+type errorRow struct {
+	match func(error) bool
+	class errorClass
+}
+
+// errorTable is the one place that says what each error does: read top to
+// bottom, the first match wins (a node error before the Cinder error it may
+// wrap, a zone Cinder does not know before any other rejected request).
+var errorTable = []errorRow{
+	{anyOf(as[*ParameterError], as[*mapper.ParameterError]), errorClass{reason: ReasonInvalidParameter, hint: "fix the StorageClass parameters", final: true}},
+	{as[*claimError], errorClass{reason: ReasonInvalidClaim, final: true}},
+	{as[*sourceError], errorClass{reason: ReasonInvalidDataSource, hint: "the provisioner retries; fix or wait for the data source"}},
+	{as[*nodeGoneError], errorClass{reason: ReasonSelectedNodeGone, reschedule: true}},
+	{as[*zoneError], errorClass{reason: ReasonInvalidZone}},
+	{unknownZone, errorClass{reason: ReasonInvalidZone, hint: "use a zone Cinder knows (openstack availability zone list --volume) in the class's availability, allowedTopologies or the nodes' zone label"}},
+	{as[*nodeError], errorClass{reason: ReasonInvalidNodeAnnotation}},
+	{as[*missingSecretError], errorClass{reason: ReasonMissingSecret}},
+	{as[*stuckVolumeError], errorClass{reason: ReasonVolumeStuck}},
+	{as[*mismatchError], errorClass{reason: ReasonVolumeMismatch}},
+	{as[*foreignSecretError], errorClass{reason: ReasonSecretConflict}},
+	{anyOf(as[*nameConflictError], as[*cinder.DuplicateNameError]), errorClass{reason: ReasonNameConflict, hint: "remove or rename the other volume in Cinder"}},
+	{as[*mapper.UnsupportedTransportError], errorClass{reason: ReasonUnsupportedTransport, hint: "use a volume type whose backend exports over iSCSI, Ceph RBD or Fibre Channel", final: true}},
+	{as[*mapper.FieldError], errorClass{reason: ReasonInvalidConnectionInfo, hint: "check the Cinder backend's export configuration", final: true}},
+	{is(cinder.ErrQuotaExceeded), errorClass{reason: ReasonQuotaExceeded, hint: "raise the project's Cinder quota or free volumes"}},
+	{anyOf(as[*cinder.VolumeStatusError], is(cinder.ErrVolumeError)), errorClass{reason: ReasonVolumeError, hint: "check the cinder-scheduler and cinder-volume logs for this volume (no backend for the type or zone, or backend failure)"}},
+	{anyOf(is(cinder.ErrInvalid), is(cinder.ErrNotFound)), errorClass{reason: ReasonCinderRejected, hint: "check the StorageClass's type and availability against Cinder's volume types and zones"}},
+	{is(cinder.ErrUnauthorized), errorClass{reason: ReasonCinderRejected, hint: "check the provisioner's Cinder credentials"}},
+	{transient, errorClass{reason: ReasonCinderUnavailable, hint: "will retry"}},
+}
+
+// classify is the class of the first row of errorTable that matches err;
+// ProvisioningFailed, neither final nor rescheduling, when none does.
+func classify(err error) errorClass {
+	for _, row := range errorTable {
+		if row.match(err) {
+			return row.class
+		}
 	}
+	return errorClass{reason: ReasonProvisioningFailed}
+}
+
+// as matches an error that errors.As finds of type T.
+func as[T error](err error) bool {
+	var target T
+	return errors.As(err, &target)
+}
+
+// is matches an error that errors.Is finds to be target.
+func is(target error) func(error) bool {
+	return func(err error) bool { return errors.Is(err, target) }
+}
+
+// anyOf matches an error that any of match matches.
+func anyOf(match ...func(error) bool) func(error) bool {
+	return func(err error) bool {
+		for _, m := range match {
+			if m(err) {
+				return true
+			}
+		}
+		return false
+	}
+}
+
+// unknownZone matches Cinder's refusal of an availability zone it does not
+// know (400 InvalidAvailabilityZone: "Availability zone '...' is invalid.").
+func unknownZone(err error) bool {
+	return errors.Is(err, cinder.ErrInvalid) && strings.Contains(err.Error(), "Availability zone '")
 }
 
 // warn records a Warning Event on the claim. Errors never carry credentials:
@@ -157,10 +176,10 @@ func (p *Provisioner) warn(claim *corev1.PersistentVolumeClaim, err error) {
 	if p.recorder == nil || claim == nil {
 		return
 	}
-	reason, hint := failure(err)
+	class := classify(err)
 	msg := err.Error()
-	if hint != "" {
-		msg += " (" + hint + ")"
+	if class.hint != "" {
+		msg += " (" + class.hint + ")"
 	}
-	p.recorder.Event(claim, corev1.EventTypeWarning, reason, msg)
+	p.recorder.Event(claim, corev1.EventTypeWarning, class.reason, msg)
 }

@@ -36,36 +36,19 @@ func (p *Provisioner) existingPV(ctx context.Context, name, volumeID string) (*c
 	return out, nil
 }
 
-// refuse ends an attempt whose claim cannot be served: it removes what
-// exists of the claim on Cinder (the volume this attempt made, or, when
-// volumeID is "", one an earlier attempt made, found by name) and its
-// Secrets. Refused when nothing is left; pending when the removal did not
-// finish, so the library calls again. req is nil when the request itself is
-// what was refused.
-func (p *Provisioner) refuse(ctx context.Context, opts controller.ProvisionOptions, req *request, volumeID string, cause error) (*corev1.PersistentVolume, outcome, error) {
-	if err := p.removeLeftovers(ctx, opts, req, volumeID); err != nil {
-		return nil, pending, fmt.Errorf("%w; removing what an attempt left for this claim did not finish, will retry: %w", cause, err)
-	}
-	if err := p.releaseSource(ctx, opts.PVC); err != nil {
-		return nil, pending, fmt.Errorf("%w; will retry: %w", cause, err)
-	}
-	p.refusals.put(opts, cause)
-	return nil, refused, cause
-}
-
-// forget ends an attempt for a claim that is gone or being deleted (live
+// forget is the attempt for a claim that is gone or being deleted (live
 // is nil when it is gone): what exists of it is removed, and the library is
-// told to forget the claim. The caller then releases a live claim from
+// told to forget the claim; end then releases a live claim from
 // FinalizerProvisioning.
-func (p *Provisioner) forget(ctx context.Context, opts controller.ProvisionOptions, live *corev1.PersistentVolumeClaim) (*corev1.PersistentVolume, outcome, error) {
+func (p *Provisioner) forget(ctx context.Context, opts controller.ProvisionOptions, live *corev1.PersistentVolumeClaim) result {
 	if err := p.removeLeftovers(ctx, opts, nil, ""); err != nil {
-		return nil, pending, fmt.Errorf("claim %s/%s was deleted; removing its volume did not finish, will retry: %w", opts.PVC.Namespace, opts.PVC.Name, err)
+		return retryLater(fmt.Errorf("claim %s/%s was deleted; removing its volume did not finish, will retry: %w", opts.PVC.Namespace, opts.PVC.Name, err))
 	}
 	if err := p.releaseSource(ctx, opts.PVC); err != nil {
-		return nil, pending, fmt.Errorf("claim %s/%s was deleted: %w", opts.PVC.Namespace, opts.PVC.Name, err)
+		return retryLater(fmt.Errorf("claim %s/%s was deleted: %w", opts.PVC.Namespace, opts.PVC.Name, err))
 	}
 	klog.FromContext(ctx).V(2).Info("Claim deleted while provisioning; nothing of it is left", "terminating", live != nil)
-	return nil, forgotten, &controller.IgnoredError{Reason: fmt.Sprintf("claim %s/%s was deleted; nothing of it is left on Cinder", opts.PVC.Namespace, opts.PVC.Name)}
+	return result{out: forgotten, err: &controller.IgnoredError{Reason: fmt.Sprintf("claim %s/%s was deleted; nothing of it is left on Cinder", opts.PVC.Namespace, opts.PVC.Name)}}
 }
 
 // removeLeftovers deletes the claim's volume (volumeID, or the one named

@@ -30,52 +30,42 @@ func (p *Provisioner) Provision(ctx context.Context, opts controller.ProvisionOp
 	logger := klog.FromContext(ctx).WithValues("pvc", klog.KObj(opts.PVC), "pv", opts.PVName)
 	ctx = klog.NewContext(ctx, logger)
 	ctx, done := p.metrics.track(ctx, opProvision)
-	pv, out, err := p.attempt(ctx, opts)
-	done(err)
-	if err != nil {
-		logger.V(2).Info("Provisioning did not finish", "outcome", out.String(), "err", err.Error())
-		if out.event() {
-			p.warn(opts.PVC, err)
+	res := p.attempt(ctx, opts)
+	done(res.err)
+	if res.err != nil {
+		logger.V(2).Info("Provisioning did not finish", "outcome", res.out.String(), "err", res.err.Error())
+		if res.out.event() {
+			p.warn(opts.PVC, res.err)
 		}
-		return nil, out.state(), err
+		return nil, res.out.state(), res.err
 	}
-	logger.V(2).Info("Provisioned volume", "volumeID", pv.Annotations[AnnVolumeID], "capacity", pv.Spec.Capacity.Storage().String())
-	return pv, out.state(), nil
+	logger.V(2).Info("Provisioned volume", "volumeID", res.pv.Annotations[AnnVolumeID], "capacity", res.pv.Spec.Capacity.Storage().String())
+	return res.pv, res.out.state(), nil
 }
 
 // attempt is one attempt on a claim, alone on it (the Guard waits): it
 // reads the claim live, forgets one that is gone or being deleted, else
-// provisions; an attempt that ends with nothing of the claim left
-// (refused, forgotten) releases the claim from FinalizerProvisioning.
-func (p *Provisioner) attempt(ctx context.Context, opts controller.ProvisionOptions) (*corev1.PersistentVolume, outcome, error) {
+// provisions, and ends there (end).
+func (p *Provisioner) attempt(ctx context.Context, opts controller.ProvisionOptions) result {
 	if opts.PVC == nil || opts.StorageClass == nil {
-		return nil, refused, errors.New("provision options lack the claim or its StorageClass")
+		return result{out: refused, undo: undoNothing, err: errors.New("provision options lack the claim or its StorageClass")}
 	}
 	if err := p.locks.lock(ctx, opts.PVC.UID); err != nil {
-		return nil, pending, err
+		return retryLater(err)
 	}
 	defer p.locks.unlock(opts.PVC.UID)
 	endClaim := p.metrics.timePhase(opProvision, phaseClaim)
 	live, err := p.liveClaim(ctx, opts.PVC)
 	if err != nil {
-		return nil, pending, err
+		return retryLater(err)
 	}
-	var (
-		pv  *corev1.PersistentVolume
-		out outcome
-	)
+	var res result
 	if live == nil || live.DeletionTimestamp != nil {
-		pv, out, err = p.forget(ctx, opts, live)
+		res = p.forget(ctx, opts, live)
 	} else {
-		pv, out, err = p.provision(ctx, opts, live, endClaim)
+		res = p.provision(ctx, opts, live, endClaim)
 	}
-	if out.releases() && protected(live) {
-		if uerr := p.unprotect(ctx, live); uerr != nil {
-			// nothing is left on Cinder; the next attempt releases it
-			return nil, pending, fmt.Errorf("%w; %w", err, uerr)
-		}
-	}
-	return pv, out, err
+	return p.end(ctx, opts, live, res)
 }
 
 // request is what a claim and its class ask for, checked.
@@ -89,53 +79,46 @@ type request struct {
 	pinZone   bool    // pin the PV to the volume's zone (topology.go)
 }
 
-// provision is one attempt for a live claim. Each return names its
-// outcome (see outcome).
-func (p *Provisioner) provision(ctx context.Context, opts controller.ProvisionOptions, live *corev1.PersistentVolumeClaim, endClaim func()) (*corev1.PersistentVolume, outcome, error) {
+// provision is one attempt for a live claim: each step that stops it
+// returns what happened (see result), and attempt ends it.
+func (p *Provisioner) provision(ctx context.Context, opts controller.ProvisionOptions, live *corev1.PersistentVolumeClaim, endClaim func()) result {
 	if err, ok := p.refusals.get(opts); ok {
-		return nil, refusedAgain, err
+		return result{out: refusedAgain, err: err}
 	}
 	if ig := populated(opts.PVC); ig != nil {
-		return nil, ignored, ig
+		return result{out: ignored, err: ig}
 	}
 	req, err := p.request(ctx, opts)
 	if err != nil {
-		pv, out, err := p.refuse(ctx, opts, nil, "", err)
-		return pv, rescheduleIfNodeGone(out, err), err
+		return refuse(nil, "", err)
 	}
 	// from here on a volume may be made or changed for the claim: the
 	// claim is held until it is bound or nothing of it is left
 	if err := p.protect(ctx, live); err != nil {
-		return nil, pending, err
+		return retryLater(err)
 	}
 	endClaim()
 
 	endLookup := p.metrics.timePhase(opProvision, phaseLookup)
-	vol, pv, out, err := p.findVolume(ctx, opts, req)
+	vol, res, ok := p.findVolume(ctx, opts, req)
 	endLookup()
-	if err != nil || pv != nil {
-		return pv, out, err
+	if !ok {
+		return res
 	}
 	if vol == nil {
 		if err := p.protectSource(ctx, opts, req.source); err != nil {
-			return p.refuse(ctx, opts, req, "", err)
+			return refuse(req, "", err)
 		}
-		if vol, out, err = p.createVolume(ctx, opts, req); err != nil {
-			if out == refused {
-				// Cinder refused the create: nothing of the claim exists
-				if rerr := p.releaseSource(ctx, opts.PVC); rerr != nil {
-					return nil, pending, fmt.Errorf("%w; will retry: %w", err, rerr)
-				}
-			}
-			return nil, out, err
+		if vol, res, ok = p.createVolume(ctx, opts, req); !ok {
+			return res
 		}
 	}
 	if err := p.releaseSource(ctx, opts.PVC); err != nil {
 		// the volume exists: the next attempt finds it and releases
-		return nil, pending, err
+		return retryLater(err)
 	}
 	if needsMultiattach(opts.PVC) && !vol.Multiattach {
-		return p.refuse(ctx, opts, req, vol.ID, &claimError{fmt.Sprintf("ReadWriteMany needs a multiattach volume, but Cinder volume type %q did not give one: use a volume type with extra spec multiattach=\"<is> True\"", vol.VolumeType)})
+		return refuse(req, vol.ID, &claimError{fmt.Sprintf("ReadWriteMany needs a multiattach volume, but Cinder volume type %q did not give one: use a volume type with extra spec multiattach=\"<is> True\"", vol.VolumeType)})
 	}
 	return p.exportAndMap(ctx, opts, req, vol)
 }
@@ -178,7 +161,7 @@ func (p *Provisioner) request(ctx context.Context, opts controller.ProvisionOpti
 // returns the PV. A refusal removes the volume again; a failure that may
 // pass keeps what exists for the next attempt, which starts by clearing the
 // export this one made.
-func (p *Provisioner) exportAndMap(ctx context.Context, opts controller.ProvisionOptions, req *request, vol *cinder.Volume) (*corev1.PersistentVolume, outcome, error) {
+func (p *Provisioner) exportAndMap(ctx context.Context, opts controller.ProvisionOptions, req *request, vol *cinder.Volume) result {
 	logger := klog.FromContext(ctx)
 	endExport := p.metrics.timePhase(opProvision, phaseExport)
 	exp, err := p.cinder.Export(ctx, vol.ID, req.connector)
@@ -186,17 +169,17 @@ func (p *Provisioner) exportAndMap(ctx context.Context, opts controller.Provisio
 	if err != nil {
 		err = fmt.Errorf("export volume %s: %w", vol.ID, err)
 		if rejected(err) {
-			return p.refuse(ctx, opts, req, vol.ID, err)
+			return refuse(req, vol.ID, err)
 		}
-		return nil, pending, err
+		return retryLater(err)
 	}
 	m, err := p.mappers.For(exp.Connection.DriverVolumeType)
 	if err != nil {
-		return p.refuse(ctx, opts, req, vol.ID, err)
+		return refuse(req, vol.ID, err)
 	}
 	res, err := m.Map(mapper.Input{Connection: exp.Connection, Params: req.mapper, PVName: opts.PVName, VolumeID: vol.ID})
 	if err != nil {
-		return p.refuse(ctx, opts, req, vol.ID, err)
+		return refuse(req, vol.ID, err)
 	}
 	for _, w := range res.Warnings {
 		logger.Info("Connection info partly unusable", "volumeID", vol.ID, "warning", w)
@@ -209,18 +192,18 @@ func (p *Provisioner) exportAndMap(ctx context.Context, opts controller.Provisio
 		if err := p.applySecret(ctx, s); err != nil {
 			var foreign *foreignSecretError
 			if errors.As(err, &foreign) {
-				return p.refuse(ctx, opts, req, vol.ID, err)
+				return refuse(req, vol.ID, err)
 			}
-			return nil, pending, err
+			return retryLater(err)
 		}
 	}
 	endSecret()
 	pv, err := p.buildPV(opts, vol, exp, req.connector, res.Source)
 	if err != nil {
-		return p.refuse(ctx, opts, req, vol.ID, err)
+		return refuse(req, vol.ID, err)
 	}
 	p.pinZone(ctx, opts, req, vol, pv)
-	return pv, bound, nil
+	return boundTo(pv)
 }
 
 func (p *Provisioner) volumeMetadata(opts controller.ProvisionOptions, req *request) map[string]string {

@@ -46,7 +46,7 @@ func (r *References) Add(pv *corev1.PersistentVolume) {
 		text.Write(src)
 	} else {
 		// cannot happen for a decoded object; never lose a reference to it
-		text.WriteString(fmt.Sprintf("%+v", pv.Spec.PersistentVolumeSource))
+		fmt.Fprintf(&text, "%+v", pv.Spec.PersistentVolumeSource)
 	}
 	if r.byID == nil {
 		r.byID = map[string][]string{}

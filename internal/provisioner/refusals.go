@@ -1,13 +1,10 @@
 package provisioner
 
 import (
-	"errors"
 	"sync"
 
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/sig-storage-lib-external-provisioner/v13/controller"
-
-	"github.com/cinder-provisioner/cinder-provisioner/internal/mapper"
 )
 
 // maxRefusals bounds the memory of refusals; past it the oldest half is
@@ -55,9 +52,9 @@ func (r *refusals) get(opts controller.ProvisionOptions) (error, bool) {
 	return got.err, true
 }
 
-// put remembers a refusal when it is final.
+// put remembers a refusal when it is final (errorTable).
 func (r *refusals) put(opts controller.ProvisionOptions, err error) {
-	if !final(err) {
+	if !classify(err).final {
 		return
 	}
 	r.mu.Lock()
@@ -77,17 +74,4 @@ func (r *refusals) put(opts controller.ProvisionOptions, err error) {
 		r.order = append(r.order, opts.PVC.UID)
 	}
 	r.byUID[opts.PVC.UID] = v
-}
-
-// final reports whether a refusal follows from the claim, its class and
-// the class's backend alone.
-func final(err error) bool {
-	var (
-		pe  *ParameterError
-		mpe *mapper.ParameterError
-		ce  *claimError
-		ute *mapper.UnsupportedTransportError
-		fe  *mapper.FieldError
-	)
-	return errors.As(err, &pe) || errors.As(err, &mpe) || errors.As(err, &ce) || errors.As(err, &ute) || errors.As(err, &fe)
 }

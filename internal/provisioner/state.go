@@ -9,7 +9,7 @@ import (
 	"github.com/cinder-provisioner/cinder-provisioner/internal/cinder"
 )
 
-// outcome is how one Provision attempt ended. Every return of provision
+// outcome is how one Provision attempt ended. Every result a step returns
 // names one, so the library's ProvisioningState follows from a fact the
 // attempt established ("might a volume of this claim's name exist?"), never
 // from which step happened to fail.

@@ -2,7 +2,6 @@ package provisioner
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -149,10 +148,4 @@ func sanitizeZone(zone string) string {
 
 func labelChar(c byte) bool {
 	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-'
-}
-
-// invalidZone reports Cinder's refusal of an unknown availability zone
-// (400 InvalidAvailabilityZone: "Availability zone '...' is invalid.").
-func invalidZone(err error) bool {
-	return errors.Is(err, cinder.ErrInvalid) && strings.Contains(err.Error(), "Availability zone '")
 }

@@ -7,7 +7,6 @@ import (
 	"regexp"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/klog/v2"
@@ -28,46 +27,47 @@ const maxRecoverRounds = 4
 // to delete it.
 const staleCreating = 30 * time.Second
 
-// findVolume looks the claim's volume up by name (the PV name). It returns
-// the volume, available, when an earlier attempt made one and it can be
-// reused; nil when there is none (or it was removed because it was in
-// error); or the PV when it already exists (informer lag, another leader):
-// that PV's live export is never touched.
-func (p *Provisioner) findVolume(ctx context.Context, opts controller.ProvisionOptions, req *request) (*cinder.Volume, *corev1.PersistentVolume, outcome, error) {
+// findVolume looks the claim's volume up by name (the PV name). It goes on
+// (ok) with the volume, available, when an earlier attempt made one and it
+// can be reused, or with nil when there is none (or it was removed because
+// it was in error). It ends the attempt (!ok) with the PV when that already
+// exists (informer lag, another leader): that PV's live export is never
+// touched.
+func (p *Provisioner) findVolume(ctx context.Context, opts controller.ProvisionOptions, req *request) (vol *cinder.Volume, res result, ok bool) {
 	found, err := p.cinder.FindVolumeByName(ctx, opts.PVName)
 	var dup *cinder.DuplicateNameError
 	if errors.As(err, &dup) {
 		// a create whose request was still in Cinder when its process died
 		// can land after the next process's lookup: two volumes of ours
 		if err := p.removeDuplicates(ctx, opts.PVName, dup.IDs, req.connector); err != nil {
-			return nil, nil, pending, err
+			return nil, retryLater(err), false
 		}
 		found, err = p.cinder.FindVolumeByName(ctx, opts.PVName)
 	}
 	switch {
 	case errors.Is(err, cinder.ErrNotFound):
-		return nil, nil, pending, nil
+		return nil, result{}, true
 	case err != nil:
 		// an earlier attempt's volume may exist: never forget the claim
-		return nil, nil, pending, fmt.Errorf("look up volume %s: %w", opts.PVName, err)
+		return nil, retryLater(fmt.Errorf("look up volume %s: %w", opts.PVName, err)), false
 	case found.Metadata[MetaClusterID] != p.clusterID:
 		// someone else's volume: nothing of ours exists
-		return nil, nil, refused, &nameConflictError{name: opts.PVName, id: found.ID, cluster: found.Metadata[MetaClusterID]}
+		return nil, result{out: refused, undo: undoNothing, err: &nameConflictError{name: opts.PVName, id: found.ID, cluster: found.Metadata[MetaClusterID]}}, false
 	}
 	pv, err := p.existingPV(ctx, opts.PVName, found.ID)
 	if err != nil || pv != nil {
-		return nil, pv, bound, err
+		return nil, result{pv: pv, out: bound, err: err}, false
 	}
-	vol, err := p.recoverVolume(ctx, found, req.connector)
+	vol, err = p.recoverVolume(ctx, found, req.connector)
 	if err != nil {
-		return nil, nil, pending, err
+		return nil, retryLater(err), false
 	}
 	if vol != nil {
 		if diffs := mismatch(vol, req); len(diffs) > 0 {
-			return nil, nil, pending, &mismatchError{id: vol.ID, diffs: diffs}
+			return nil, retryLater(&mismatchError{id: vol.ID, diffs: diffs}), false
 		}
 	}
-	return vol, nil, pending, nil
+	return vol, result{}, true
 }
 
 // removeDuplicates keeps one of several volumes carrying the claim's name
@@ -225,8 +225,9 @@ func mismatch(vol *cinder.Volume, req *request) []string {
 	return diffs
 }
 
-// createVolume makes the claim's volume and waits until it is available.
-func (p *Provisioner) createVolume(ctx context.Context, opts controller.ProvisionOptions, req *request) (*cinder.Volume, outcome, error) {
+// createVolume makes the claim's volume and waits until it is available
+// (ok); else it ends the attempt (!ok).
+func (p *Provisioner) createVolume(ctx context.Context, opts controller.ProvisionOptions, req *request) (vol *cinder.Volume, res result, ok bool) {
 	logger := klog.FromContext(ctx)
 	endCreate := p.metrics.timePhase(opProvision, phaseCreate)
 	vol, err := p.cinder.CreateVolume(ctx, cinder.CreateRequest{
@@ -243,12 +244,13 @@ func (p *Provisioner) createVolume(ctx context.Context, opts controller.Provisio
 	if err != nil {
 		// the Cinder error already names the operation and the volume
 		if rejected(err) {
-			// Cinder refused, and the lookup found no earlier volume
-			return nil, refused, err
+			// Cinder refused, and the lookup found no earlier volume:
+			// nothing of the claim exists
+			return nil, result{out: refused, undo: undoSource, err: err}, false
 		}
 		// the answer may be lost after Cinder made it: the next attempt
 		// finds it by name
-		return nil, pending, err
+		return nil, retryLater(err), false
 	}
 	logger.V(4).Info("Created volume", "volumeID", vol.ID)
 	endWait := p.metrics.timePhase(opProvision, phaseWait)
@@ -257,14 +259,13 @@ func (p *Provisioner) createVolume(ctx context.Context, opts controller.Provisio
 	var vse *cinder.VolumeStatusError
 	switch {
 	case errors.As(err, &vse):
-		_, out, err := p.refuse(ctx, opts, req, vol.ID, err)
-		return nil, out, err
+		return nil, refuse(req, vol.ID, err), false
 	case err != nil:
 		// still creating, or Cinder unreachable: Cinder refuses to delete
 		// a creating volume, the next attempt waits again
-		return nil, pending, err
+		return nil, retryLater(err), false
 	}
-	return avail, pending, nil
+	return avail, result{}, true
 }
 
 // removeVolume deletes a volume of ours whatever status interrupted work
