@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/cinder-provisioner/cinder-provisioner/internal/contract"
 	"io"
 	"os/signal"
 	"syscall"
@@ -15,7 +16,6 @@ import (
 	"github.com/cinder-provisioner/cinder-provisioner/internal/cinder"
 	"github.com/cinder-provisioner/cinder-provisioner/internal/cinder/openstack"
 	"github.com/cinder-provisioner/cinder-provisioner/internal/operator"
-	"github.com/cinder-provisioner/cinder-provisioner/internal/provisioner"
 )
 
 // The operator subcommands: wiring only, the logic is in internal/operator.
@@ -150,9 +150,9 @@ func runCheck(args []string, stdout, stderr io.Writer, e env) int {
 func runOrphans(args []string, stdout, stderr io.Writer, e env) int {
 	o := NewOptions()
 	fs := subcommandFlagSet("orphans", "--cluster-id=NAME [--cloud-config=FILE | --cloud=NAME] [--kubeconfig=FILE] [--delete [--yes] [--include-unknown-policy] [--include-never-held-retain]] [flags]",
-		"Lists the Cinder volumes whose metadata "+provisioner.MetaClusterID+" is --cluster-id and that no PV refers to (any PV, any\n"+
+		"Lists the Cinder volumes whose metadata "+contract.MetaClusterID+" is --cluster-id and that no PV refers to (any PV, any\n"+
 			"field: annotations, iSCSI IQN, CSI volumeHandle, ceph-csi image), by what still holds them: orphans (their claim is gone,\n"+
-			"Cinder records no export of them) by the reclaim policy their metadata "+provisioner.MetaReclaimPolicy+" records (Delete;\n"+
+			"Cinder records no export of them) by the reclaim policy their metadata "+contract.MetaReclaimPolicy+" records (Delete;\n"+
 			"Retain but never held by a PV; unknown), volumes kept on purpose (Retain, still exported), volumes exported without a PV\n"+
 			"(a host may still use them), and volumes whose claim exists (Pending or Terminating: in flight). Then the PVs of\n"+
 			"--provisioner-name whose Cinder volume is gone.\n"+

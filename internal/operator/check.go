@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/cinder-provisioner/cinder-provisioner/internal/contract"
 	"io"
 	"slices"
 	"strings"
@@ -14,7 +15,6 @@ import (
 
 	"github.com/cinder-provisioner/cinder-provisioner/internal/cinder"
 	"github.com/cinder-provisioner/cinder-provisioner/internal/mapper"
-	"github.com/cinder-provisioner/cinder-provisioner/internal/provisioner"
 )
 
 // ProbeNamePrefix starts the name of every probe volume.
@@ -115,7 +115,7 @@ func probe(ctx context.Context, cfg CheckConfig, p printer) (err error) {
 
 	meta := map[string]string{MetaProbe: "true"}
 	if cfg.ClusterID != "" {
-		meta[provisioner.MetaClusterID] = cfg.ClusterID
+		meta[contract.MetaClusterID] = cfg.ClusterID
 	}
 	volType := cfg.VolumeType
 	if volType == "" {

@@ -4,13 +4,13 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"github.com/cinder-provisioner/cinder-provisioner/internal/contract"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/cinder-provisioner/cinder-provisioner/internal/cinder"
 	"github.com/cinder-provisioner/cinder-provisioner/internal/cinder/fake"
-	"github.com/cinder-provisioner/cinder-provisioner/internal/provisioner"
 )
 
 var testConnector = cinder.Connector{
@@ -86,7 +86,7 @@ func TestCheckProbeRunsTheLifeCycleWithoutPrintingCredentials(t *testing.T) {
 	// the create carried the probe's metadata
 	for _, c := range f.Calls() {
 		if c.Op == fake.OpCreateVolume {
-			if c.Request == nil || c.Request.Metadata[MetaProbe] != "true" || c.Request.Metadata[provisioner.MetaClusterID] != "c1" || c.Request.SizeGiB != 1 {
+			if c.Request == nil || c.Request.Metadata[MetaProbe] != "true" || c.Request.Metadata[contract.MetaClusterID] != "c1" || c.Request.SizeGiB != 1 {
 				t.Errorf("create request = %+v", c.Request)
 			}
 		}

@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/cinder-provisioner/cinder-provisioner/internal/contract"
+	"github.com/cinder-provisioner/cinder-provisioner/internal/refs"
 	"io"
 	"regexp"
 	"slices"
@@ -22,11 +24,10 @@ import (
 
 	"github.com/cinder-provisioner/cinder-provisioner/internal/cinder"
 	"github.com/cinder-provisioner/cinder-provisioner/internal/mapper"
-	"github.com/cinder-provisioner/cinder-provisioner/internal/provisioner"
 )
 
 // An orphan is a Cinder volume of the cluster that nothing holds: no PV
-// refers to it (by any field: provisioner.References), the claim it was
+// refers to it (by any field: refs.References), the claim it was
 // made for is gone, and Cinder records no export of it. Names and metadata
 // written at create time are hints; what decides is read live: every PV,
 // the claim, the volume's exports, and its age by Cinder's own clock.
@@ -38,10 +39,6 @@ const InFlightAge = 10 * time.Minute
 
 // defaultDeleteWait bounds the wait for one volume to go.
 const defaultDeleteWait = 5 * time.Minute
-
-// annLegacyVolumeID is the volume id annotation of PVs made by the original
-// standalone-cinder provisioner.
-const annLegacyVolumeID = "cinderVolumeId"
 
 // reclaimPolicy is what a volume's metadata says about why it may lack a PV.
 type reclaimPolicy int
@@ -67,10 +64,10 @@ func (p reclaimPolicy) String() string {
 	return "unknown"
 }
 
-// policyOf reads provisioner.MetaReclaimPolicy; an admin may set it by
+// policyOf reads contract.MetaReclaimPolicy; an admin may set it by
 // hand (openstack volume set --property), so case does not matter.
 func policyOf(v cinder.Volume) reclaimPolicy {
-	switch p := v.Metadata[provisioner.MetaReclaimPolicy]; {
+	switch p := v.Metadata[contract.MetaReclaimPolicy]; {
 	case strings.EqualFold(p, string(corev1.PersistentVolumeReclaimDelete)):
 		return policyDelete
 	case strings.EqualFold(p, string(corev1.PersistentVolumeReclaimRetain)):
@@ -95,7 +92,7 @@ type OrphansConfig struct {
 	ProvisionerName string
 	// SecretNamespace is where the CHAP Secret of a deleted volume is looked
 	// for when the volume's metadata does not record its namespace
-	// (provisioner.MetaSecretNamespace); "": not looked for then.
+	// (contract.MetaSecretNamespace); "": not looked for then.
 	SecretNamespace string
 	// Delete removes the orphans of reclaim policy Delete (never PVs, never
 	// a volume something holds); without Yes it asks first.
@@ -199,13 +196,13 @@ func (v finding) deletable(cfg OrphansConfig) bool {
 
 // pvIndex is one live read of every PV of the cluster.
 type pvIndex struct {
-	refs   *provisioner.References
+	refs   *refs.References
 	pvs    []corev1.PersistentVolume
 	byName map[string]*corev1.PersistentVolume
 }
 
 func listPVs(ctx context.Context, kube kubernetes.Interface) (*pvIndex, error) {
-	refs, pvs, err := provisioner.ListReferences(ctx, kube)
+	refs, pvs, err := refs.ListReferences(ctx, kube)
 	if err != nil {
 		return nil, err
 	}
@@ -219,7 +216,7 @@ func listPVs(ctx context.Context, kube kubernetes.Interface) (*pvIndex, error) {
 // pvNameOf is the PV a volume was made for: its pv-name metadata, else its
 // name (the provisioner names volumes after their PV).
 func pvNameOf(v cinder.Volume) string {
-	if n := v.Metadata[provisioner.MetaPVName]; n != "" {
+	if n := v.Metadata[contract.MetaPVName]; n != "" {
 		return n
 	}
 	return v.Name
@@ -227,10 +224,10 @@ func pvNameOf(v cinder.Volume) string {
 
 // volumeIDOf is the volume id a PV's annotations name ("": none).
 func volumeIDOf(pv *corev1.PersistentVolume) string {
-	if id := pv.Annotations[provisioner.AnnVolumeID]; id != "" {
+	if id := pv.Annotations[contract.AnnVolumeID]; id != "" {
 		return id
 	}
-	return pv.Annotations[annLegacyVolumeID]
+	return pv.Annotations[contract.AnnLegacyVolumeID]
 }
 
 func sameID(a, b string) bool {
@@ -263,7 +260,7 @@ var uuidRE = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[
 // its name and its pv-name metadata (pvc-<uid>, as the library names PVs).
 func claimUIDsOf(v cinder.Volume) []types.UID {
 	var out []types.UID
-	for _, n := range []string{v.Name, v.Metadata[provisioner.MetaPVName]} {
+	for _, n := range []string{v.Name, v.Metadata[contract.MetaPVName]} {
 		if uid, ok := strings.CutPrefix(n, "pvc-"); ok && uuidRE.MatchString(uid) && !slices.Contains(out, types.UID(uid)) {
 			out = append(out, types.UID(uid))
 		}
@@ -277,7 +274,7 @@ func claimUIDsOf(v cinder.Volume) []types.UID {
 // name, no claim recorded): a claim may be in flight, its volume is not
 // offered. A claim of that name with another UID is another claim.
 func checkClaim(ctx context.Context, kube kubernetes.Interface, v cinder.Volume) (claim string, exists bool, note string, err error) {
-	ns, name := v.Metadata[provisioner.MetaPVCNamespace], v.Metadata[provisioner.MetaPVCName]
+	ns, name := v.Metadata[contract.MetaPVCNamespace], v.Metadata[contract.MetaPVCName]
 	if ns == "" || name == "" {
 		return "", true, "its metadata names no claim: cannot tell whether its claim exists", nil
 	}
@@ -311,7 +308,7 @@ func describeClaim(pvc *corev1.PersistentVolumeClaim) string {
 	default:
 		s = "claim " + string(pvc.Status.Phase)
 	}
-	if slices.Contains(pvc.Finalizers, provisioner.FinalizerProvisioning) {
+	if slices.Contains(pvc.Finalizers, contract.FinalizerProvisioning) {
 		s += ", held by the provisioner's finalizer: in flight"
 	}
 	return s
@@ -417,12 +414,12 @@ func Orphans(ctx context.Context, cfg OrphansConfig) error {
 	if err != nil {
 		return err
 	}
-	vols, err := cfg.Cinder.ListVolumes(ctx, map[string]string{provisioner.MetaClusterID: cfg.ClusterID})
+	vols, err := cfg.Cinder.ListVolumes(ctx, map[string]string{contract.MetaClusterID: cfg.ClusterID})
 	if err != nil {
 		return fmt.Errorf("list Cinder volumes of cluster %s: %w", cfg.ClusterID, err)
 	}
 	// the filter is Cinder's: compare again
-	vols = slices.DeleteFunc(vols, func(v cinder.Volume) bool { return v.Metadata[provisioner.MetaClusterID] != cfg.ClusterID })
+	vols = slices.DeleteFunc(vols, func(v cinder.Volume) bool { return v.Metadata[contract.MetaClusterID] != cfg.ClusterID })
 
 	var checked []finding
 	var errs []error
@@ -489,7 +486,7 @@ type group struct {
 }
 
 func groups(cluster string) []group {
-	cid := provisioner.MetaClusterID
+	cid := contract.MetaClusterID
 	return []group{
 		{kindOrphan, "Orphans of cluster " + cluster + ", reclaim policy Delete", func(cfg OrphansConfig) string {
 			return fmt.Sprintf("No PV refers to them, their claim is gone, Cinder records no export of them.\n"+
@@ -507,13 +504,13 @@ func groups(cluster string) []group {
 				"command's reach: openstack volume unset --property " + cid + " ID.\n"
 		}},
 		{kindUnknown, "Orphans of cluster " + cluster + ", reclaim policy unknown", func(cfg OrphansConfig) string {
-			s := "Their metadata records no reclaim policy (" + provisioner.MetaReclaimPolicy + "): made before\n" +
+			s := "Their metadata records no reclaim policy (" + contract.MetaReclaimPolicy + "): made before\n" +
 				"cinder-provisioner recorded it, any of them may be a Retain volume kept on purpose.\n"
 			if cfg.IncludeUnknownPolicy {
 				return s + "--include-unknown-policy: --delete deletes them like the orphans above.\n"
 			}
 			return s + "--delete skips them. Check each, then record its policy with\n" +
-				"openstack volume set --property " + provisioner.MetaReclaimPolicy + "=Delete ID, or add --include-unknown-policy;\n" +
+				"openstack volume set --property " + contract.MetaReclaimPolicy + "=Delete ID, or add --include-unknown-policy;\n" +
 				"to keep one out of this command's reach: openstack volume unset --property " + cid + " ID.\n"
 		}},
 		{kindKept, "Volumes of cluster " + cluster + " kept on purpose (reclaim policy Retain, still exported, no PV)", func(OrphansConfig) string {
@@ -539,7 +536,7 @@ func groups(cluster string) []group {
 // printVolumes prints the volumes section by section. The section of
 // volumes that could not be checked appears only when there are some.
 func printVolumes(p printer, cfg OrphansConfig, vols []finding) {
-	p.printf("Cinder volumes of cluster %s (metadata %s) that no PV refers to:\n", cfg.ClusterID, provisioner.MetaClusterID)
+	p.printf("Cinder volumes of cluster %s (metadata %s) that no PV refers to:\n", cfg.ClusterID, contract.MetaClusterID)
 	for _, s := range groups(cfg.ClusterID) {
 		var in []finding
 		for _, v := range vols {
@@ -627,8 +624,8 @@ func reportPVsWithoutVolume(ctx context.Context, cfg OrphansConfig, p printer, p
 	var errs []error
 	for i := range pvs {
 		pv := &pvs[i]
-		id := pv.Annotations[provisioner.AnnVolumeID]
-		if id == "" || pv.Annotations[provisioner.AnnProvisionerIdentity] != cfg.ProvisionerName {
+		id := pv.Annotations[contract.AnnVolumeID]
+		if id == "" || pv.Annotations[contract.AnnProvisionerIdentity] != cfg.ProvisionerName {
 			continue
 		}
 		_, err := cfg.Cinder.GetVolume(ctx, id)
@@ -785,7 +782,7 @@ func deleteOrphan(ctx context.Context, cfg OrphansConfig, listed finding, idx *p
 // changed says what of the volume's own record changed since the listing
 // in a way that ends the consent given to the listing ("": nothing).
 func changed(cfg OrphansConfig, listed finding, v cinder.Volume) string {
-	if got := v.Metadata[provisioner.MetaClusterID]; got != cfg.ClusterID {
+	if got := v.Metadata[contract.MetaClusterID]; got != cfg.ClusterID {
 		return fmt.Sprintf("its cluster id is now %q, not %q", got, cfg.ClusterID)
 	}
 	if p := policyOf(v); p != listed.policy {
@@ -826,7 +823,7 @@ func deleteCHAPSecret(ctx context.Context, cfg OrphansConfig, v cinder.Volume, i
 		return "", nil
 	}
 	name := mapper.ChapSecretName(pvName)
-	ns := v.Metadata[provisioner.MetaSecretNamespace]
+	ns := v.Metadata[contract.MetaSecretNamespace]
 	if ns == "" {
 		ns = cfg.SecretNamespace
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/cinder-provisioner/cinder-provisioner/internal/contract"
 	"hash/fnv"
 	"io"
 	"slices"
@@ -23,7 +24,6 @@ import (
 	"github.com/cinder-provisioner/cinder-provisioner/internal/cinder"
 	"github.com/cinder-provisioner/cinder-provisioner/internal/cinder/fake"
 	"github.com/cinder-provisioner/cinder-provisioner/internal/mapper"
-	"github.com/cinder-provisioner/cinder-provisioner/internal/provisioner"
 )
 
 const (
@@ -48,13 +48,13 @@ func pvNameFor(label string) string { return "pvc-" + string(uidFor(label)) }
 // apps/<label>; policy "": none recorded (made before it was recorded).
 func metaFor(cluster, label, policy string) map[string]string {
 	m := map[string]string{
-		provisioner.MetaClusterID:    cluster,
-		provisioner.MetaPVName:       pvNameFor(label),
-		provisioner.MetaPVCNamespace: claimNS,
-		provisioner.MetaPVCName:      label,
+		contract.MetaClusterID:    cluster,
+		contract.MetaPVName:       pvNameFor(label),
+		contract.MetaPVCNamespace: claimNS,
+		contract.MetaPVCName:      label,
 	}
 	if policy != "" {
-		m[provisioner.MetaReclaimPolicy] = policy
+		m[contract.MetaReclaimPolicy] = policy
 	}
 	return m
 }
@@ -68,8 +68,8 @@ func addVolume(f *fake.Fake, cluster, label, policy string, age time.Duration) s
 func pv(name, volumeID, identity string) *corev1.PersistentVolume {
 	return &corev1.PersistentVolume{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Annotations: map[string]string{
-			provisioner.AnnVolumeID:            volumeID,
-			provisioner.AnnProvisionerIdentity: identity,
+			contract.AnnVolumeID:            volumeID,
+			contract.AnnProvisionerIdentity: identity,
 		}},
 		Spec: corev1.PersistentVolumeSpec{ClaimRef: &corev1.ObjectReference{Namespace: claimNS, Name: "data-" + name}},
 	}
@@ -146,7 +146,7 @@ func newWorld(t *testing.T) *world {
 		pv("pvc-gone", "4d4d4d4d-0000-4000-a000-000000000000", testProvisioner),
 		pv("pvc-other", "5e5e5e5e-0000-4000-a000-000000000000", "other.example.com/cinder"),
 		bound,
-		claim("pending", corev1.ClaimPending, provisioner.FinalizerProvisioning),
+		claim("pending", corev1.ClaimPending, contract.FinalizerProvisioning),
 	)
 	f.ResetCalls()
 	return w
@@ -307,7 +307,7 @@ func TestOrphansListsEachKindInItsSection(t *testing.T) {
 		}, []string{w.kept, w.unknown, w.neverHeld, w.exported, w.pending}},
 		{titleNeverHeld + "1", []string{w.neverHeld, "apps/never-held", "--delete skips them", "--include-never-held-retain"}, []string{w.kept, w.orphan}},
 		{titleUnknown + "1", []string{
-			w.unknown, provisioner.MetaReclaimPolicy, "--delete skips them",
+			w.unknown, contract.MetaReclaimPolicy, "--delete skips them",
 			"openstack volume set --property cinder.openstack.org/reclaim-policy=Delete ID", "--include-unknown-policy",
 		}, []string{w.orphan, w.kept}},
 		{titleKept + "1", []string{w.kept, "apps/kept", "never deletes them"}, []string{w.orphan, w.neverHeld}},
@@ -405,7 +405,7 @@ func TestOrphansNeverOffersAVolumeAPVRefersTo(t *testing.T) {
 		}},
 		{"the original provisioner's annotation", func(name, id string) *corev1.PersistentVolume {
 			return &corev1.PersistentVolume{ObjectMeta: metav1.ObjectMeta{Name: "pvc-legacy-" + name, Annotations: map[string]string{
-				annLegacyVolumeID:                     id,
+				contract.AnnLegacyVolumeID:            id,
 				"standaloneCinderProvisionerIdentity": "7f1c0b9e-0000-4000-a000-000000000000",
 			}}}
 		}},
@@ -464,7 +464,7 @@ func TestOrphansNeverOffersAVolumeWhoseClaimExists(t *testing.T) {
 		wantNote string
 	}{
 		{"claim Pending with the provisioner's finalizer (in flight)", func(t *testing.T, w *world) string {
-			w.add(t, claim("orphan", corev1.ClaimPending, provisioner.FinalizerProvisioning))
+			w.add(t, claim("orphan", corev1.ClaimPending, contract.FinalizerProvisioning))
 			return w.orphan
 		}, true, "in flight"},
 		{"claim Pending without finalizer (made before the finalizer)", func(t *testing.T, w *world) string {
@@ -476,7 +476,7 @@ func TestOrphansNeverOffersAVolumeWhoseClaimExists(t *testing.T) {
 			return w.orphan
 		}, true, "Terminating"},
 		{"claim Terminating, held by the provisioner's finalizer", func(t *testing.T, w *world) string {
-			w.add(t, terminating(claim("orphan", corev1.ClaimPending, provisioner.FinalizerProvisioning)))
+			w.add(t, terminating(claim("orphan", corev1.ClaimPending, contract.FinalizerProvisioning)))
 			return w.orphan
 		}, true, "Terminating"},
 		{"claim Bound to another PV", func(t *testing.T, w *world) string {
@@ -492,7 +492,7 @@ func TestOrphansNeverOffersAVolumeWhoseClaimExists(t *testing.T) {
 		}, true, "Pending"},
 		{"no uid in its name or metadata: a claim of the recorded name may be its own", func(t *testing.T, w *world) string {
 			md := metaFor(testCluster, "by-hand", "Delete")
-			md[provisioner.MetaPVName] = "by-hand-disk"
+			md[contract.MetaPVName] = "by-hand-disk"
 			id := w.cinder.AddVolume(cinder.Volume{Name: "by-hand-disk", SizeGiB: 1, Metadata: md, CreatedAt: w.cinder.Now().Add(-time.Hour)})
 			c := claim("by-hand", corev1.ClaimPending)
 			c.UID = "99999999-0000-4000-a000-000000000000"
@@ -500,7 +500,7 @@ func TestOrphansNeverOffersAVolumeWhoseClaimExists(t *testing.T) {
 			return id
 		}, true, "cannot tell"},
 		{"a claim of that name with another uid: the volume's claim is gone", func(t *testing.T, w *world) string {
-			c := claim("orphan", corev1.ClaimPending, provisioner.FinalizerProvisioning)
+			c := claim("orphan", corev1.ClaimPending, contract.FinalizerProvisioning)
 			c.UID = "99999999-0000-4000-a000-000000000000"
 			w.add(t, c)
 			return w.orphan
@@ -778,13 +778,13 @@ func TestOrphansDeleteRechecksAfterTheConfirmation(t *testing.T) {
 			}
 		}, "skipped: status backing-up now", true},
 		{"its claim exists now", func(t *testing.T, w *world) {
-			w.add(t, claim("orphan", corev1.ClaimPending, provisioner.FinalizerProvisioning))
+			w.add(t, claim("orphan", corev1.ClaimPending, contract.FinalizerProvisioning))
 		}, "skipped: claim apps/orphan exists now", true},
 		{"its reclaim policy is now Retain", func(t *testing.T, w *world) {
-			w.setMeta(t, w.orphan, map[string]string{provisioner.MetaReclaimPolicy: "Retain"})
+			w.setMeta(t, w.orphan, map[string]string{contract.MetaReclaimPolicy: "Retain"})
 		}, "skipped: its reclaim policy is now Retain", true},
 		{"its cluster id changed", func(t *testing.T, w *world) {
-			w.setMeta(t, w.orphan, map[string]string{provisioner.MetaClusterID: "c2"})
+			w.setMeta(t, w.orphan, map[string]string{contract.MetaClusterID: "c2"})
 		}, `skipped: its cluster id is now "c2"`, true},
 		{"it is gone", func(t *testing.T, w *world) {
 			if err := w.cinder.DeleteVolume(ctx, w.orphan); err != nil {
@@ -849,7 +849,7 @@ func TestOrphansDeleteRemovesTheCHAPSecret(t *testing.T) {
 		wantOut    string
 	}{
 		{"in the namespace recorded on the volume", func(t *testing.T, w *world) string {
-			w.setMeta(t, w.orphan, map[string]string{provisioner.MetaSecretNamespace: "tenant-chap"})
+			w.setMeta(t, w.orphan, map[string]string{contract.MetaSecretNamespace: "tenant-chap"})
 			w.add(t, chapSecret("tenant-chap", pvNameFor("orphan"), pvNameFor("orphan")), chapSecret(testSecretNS, pvNameFor("orphan"), pvNameFor("orphan")))
 			return "tenant-chap"
 		}, testSecretNS, true, false, "Secret tenant-chap/" + name + " deleted"},

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/cinder-provisioner/cinder-provisioner/internal/contract"
 	"slices"
 
 	corev1 "k8s.io/api/core/v1"
@@ -15,7 +16,7 @@ import (
 	"sigs.k8s.io/sig-storage-lib-external-provisioner/v13/controller"
 )
 
-// The source claim of a clone carries FinalizerCloneSource from before the
+// The source claim of a clone carries contract.FinalizerCloneSource from before the
 // clone's create is sent until no clone of it is Pending any more. Every
 // end of a clone claim's attempt (bound, refused, forgotten) releases it
 // when that holds, and Sweep releases what a crash or a claim deleted while
@@ -37,10 +38,10 @@ func (p *Provisioner) protectSource(ctx context.Context, opts controller.Provisi
 		if c.DeletionTimestamp != nil {
 			return &sourceError{fmt.Sprintf("the claim to clone, %s/%s, is being deleted", ns, src.name)}
 		}
-		if slices.Contains(c.Finalizers, FinalizerCloneSource) {
+		if slices.Contains(c.Finalizers, contract.FinalizerCloneSource) {
 			return nil
 		}
-		c.Finalizers = append(c.Finalizers, FinalizerCloneSource)
+		c.Finalizers = append(c.Finalizers, contract.FinalizerCloneSource)
 		_, err = p.kube.CoreV1().PersistentVolumeClaims(ns).Update(ctx, c, metav1.UpdateOptions{})
 		return err
 	})
@@ -51,7 +52,7 @@ func (p *Provisioner) protectSource(ctx context.Context, opts controller.Provisi
 	case apierrors.IsNotFound(err):
 		return &sourceError{fmt.Sprintf("the claim to clone, %s/%s, does not exist", ns, src.name)}
 	case err != nil:
-		return fmt.Errorf("protect claim to clone %s/%s with finalizer %s: %w", ns, src.name, FinalizerCloneSource, err)
+		return fmt.Errorf("protect claim to clone %s/%s with finalizer %s: %w", ns, src.name, contract.FinalizerCloneSource, err)
 	}
 	klog.FromContext(ctx).V(4).Info("Protected claim to clone", "source", klog.KRef(ns, src.name))
 	return nil
@@ -68,7 +69,7 @@ func (p *Provisioner) releaseSource(ctx context.Context, claim *corev1.Persisten
 	return err
 }
 
-// releaseClaim removes FinalizerCloneSource from the claim ns/name, and
+// releaseClaim removes contract.FinalizerCloneSource from the claim ns/name, and
 // says whether it did, unless a Pending clone of it other than except (a
 // claim UID; "": none) still needs it. The clone's next attempt may still
 // send Cinder a clone of the source's volume, so the source must not go
@@ -80,7 +81,7 @@ func (p *Provisioner) releaseClaim(ctx context.Context, ns, name string, except 
 		if err != nil {
 			return err
 		}
-		if !slices.Contains(c.Finalizers, FinalizerCloneSource) {
+		if !slices.Contains(c.Finalizers, contract.FinalizerCloneSource) {
 			return nil
 		}
 		busy, err := p.pendingClone(ctx, ns, name, except)
@@ -90,7 +91,7 @@ func (p *Provisioner) releaseClaim(ctx context.Context, ns, name string, except 
 			}
 			return err
 		}
-		c.Finalizers = slices.DeleteFunc(c.Finalizers, func(f string) bool { return f == FinalizerCloneSource })
+		c.Finalizers = slices.DeleteFunc(c.Finalizers, func(f string) bool { return f == contract.FinalizerCloneSource })
 		if _, err := p.kube.CoreV1().PersistentVolumeClaims(ns).Update(ctx, c, metav1.UpdateOptions{}); err != nil {
 			return err
 		}
@@ -102,7 +103,7 @@ func (p *Provisioner) releaseClaim(ctx context.Context, ns, name string, except 
 		return false, nil
 	}
 	if err != nil {
-		return false, fmt.Errorf("release claim to clone %s/%s from finalizer %s: %w", ns, name, FinalizerCloneSource, err)
+		return false, fmt.Errorf("release claim to clone %s/%s from finalizer %s: %w", ns, name, contract.FinalizerCloneSource, err)
 	}
 	return released, nil
 }
@@ -142,7 +143,7 @@ func (p *Provisioner) releaseStaleProtections(ctx context.Context) (int, error) 
 	var errs []error
 	for i := range list.Items {
 		c := &list.Items[i]
-		if !slices.Contains(c.Finalizers, FinalizerCloneSource) {
+		if !slices.Contains(c.Finalizers, contract.FinalizerCloneSource) {
 			continue
 		}
 		released, err := p.releaseClaim(ctx, c.Namespace, c.Name, "")

@@ -3,6 +3,7 @@ package provisioner
 import (
 	"context"
 	"errors"
+	"github.com/cinder-provisioner/cinder-provisioner/internal/contract"
 	"strings"
 	"testing"
 	"time"
@@ -46,12 +47,12 @@ func (e *env) checkBoundToOne(pv *corev1.PersistentVolume) {
 		e.t.Fatalf("%d volumes named %s, want exactly 1: %+v", len(named), testPVName, named)
 	}
 	v := named[0]
-	if pv.Annotations[AnnVolumeID] != v.ID || v.Status != cinder.StatusInUse {
-		e.t.Errorf("PV backed by %s, volume %s is %s; want the PV on the one in-use volume", pv.Annotations[AnnVolumeID], v.ID, v.Status)
+	if pv.Annotations[contract.AnnVolumeID] != v.ID || v.Status != cinder.StatusInUse {
+		e.t.Errorf("PV backed by %s, volume %s is %s; want the PV on the one in-use volume", pv.Annotations[contract.AnnVolumeID], v.ID, v.Status)
 	}
 	atts := e.cinder.Attachments(v.ID)
-	if len(atts) != 1 || atts[0].Status != cinder.AttachAttached || atts[0].ID != pv.Annotations[AnnExportID] {
-		e.t.Errorf("attachments of %s = %+v, want only the PV's export %s, attached", v.ID, atts, pv.Annotations[AnnExportID])
+	if len(atts) != 1 || atts[0].Status != cinder.AttachAttached || atts[0].ID != pv.Annotations[contract.AnnExportID] {
+		e.t.Errorf("attachments of %s = %+v, want only the PV's export %s, attached", v.ID, atts, pv.Annotations[contract.AnnExportID])
 	}
 	if e.cinder.Reserved(v.ID) {
 		e.t.Errorf("volume %s keeps a reservation without record", v.ID)
@@ -179,7 +180,7 @@ func TestDeleteReportsErrorDeleting(t *testing.T) {
 	e := newEnv(t)
 	e.cinder.SetDeleteFinalStatus(cinder.StatusErrorDeleting)
 	pv := provisioned(t, e, nil)
-	id := pv.Annotations[AnnVolumeID]
+	id := pv.Annotations[contract.AnnVolumeID]
 	for attempt := 1; attempt <= 2; attempt++ {
 		err := e.p.Delete(e.ctx, pv)
 		var se *stuckVolumeError
@@ -218,7 +219,7 @@ func TestProvisionReplacesAVolumeCinderNeverScheduled(t *testing.T) {
 				t.Fatalf("Provision: %v", err)
 			}
 			e.checkBoundToOne(pv)
-			if got := pv.Annotations[AnnVolumeID] == old; got != scheduled {
+			if got := pv.Annotations[contract.AnnVolumeID] == old; got != scheduled {
 				t.Errorf("PV on the old volume: %v, want %v", got, scheduled)
 			}
 		})
@@ -239,7 +240,7 @@ func TestProvisionNeverTouchesTheExportOfAPVThatExists(t *testing.T) {
 	if err != nil || state != controller.ProvisioningFinished {
 		t.Fatalf("Provision = %v, %s", err, state)
 	}
-	if again.Annotations[AnnExportID] != saved.Annotations[AnnExportID] || again.Annotations[AnnVolumeID] != saved.Annotations[AnnVolumeID] {
+	if again.Annotations[contract.AnnExportID] != saved.Annotations[contract.AnnExportID] || again.Annotations[contract.AnnVolumeID] != saved.Annotations[contract.AnnVolumeID] {
 		t.Errorf("Provision returned %v, want the saved PV", again.Annotations)
 	}
 	if ops := e.ops(); len(ops) != 1 || ops[0] != fake.OpFindVolumeByName {
@@ -447,8 +448,8 @@ func TestProvisionKeepsOneOfTwoVolumesOfTheClaimsName(t *testing.T) {
 	if err != nil || state != controller.ProvisioningFinished {
 		t.Fatalf("Provision = %v, %s; want bound", err, state)
 	}
-	if pv.Annotations[AnnVolumeID] != first {
-		t.Errorf("bound to %s, want the oldest, %s", pv.Annotations[AnnVolumeID], first)
+	if pv.Annotations[contract.AnnVolumeID] != first {
+		t.Errorf("bound to %s, want the oldest, %s", pv.Annotations[contract.AnnVolumeID], first)
 	}
 	if _, ok := e.cinder.Volume(second); ok {
 		t.Errorf("the second volume %s is still there", second)
@@ -465,8 +466,8 @@ func TestSweepRemovesASecondVolumeOfABoundPVsName(t *testing.T) {
 	e.save(pv)
 	e.bind(pv)
 	late := e.cinder.AddVolume(cinder.Volume{Name: testPVName, SizeGiB: 1, Metadata: map[string]string{
-		MetaClusterID: testClusterID, MetaProvisioner: DefaultName, MetaPVName: testPVName,
-		MetaPVCNamespace: "app", MetaPVCName: "data", MetaReclaimPolicy: "Delete"}})
+		contract.MetaClusterID: testClusterID, contract.MetaProvisioner: DefaultName, contract.MetaPVName: testPVName,
+		contract.MetaPVCNamespace: "app", contract.MetaPVCName: "data", contract.MetaReclaimPolicy: "Delete"}})
 	if n, err := e.p.Sweep(e.ctx); err != nil || n != 0 {
 		t.Fatalf("Sweep = %d, %v; want nothing deleted within the grace period", n, err)
 	}

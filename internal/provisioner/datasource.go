@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/cinder-provisioner/cinder-provisioner/internal/contract"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -146,8 +147,8 @@ func (p *Provisioner) cloneSource(ctx context.Context, opts controller.Provision
 	if r := pv.Spec.ClaimRef; r == nil || r.UID != src.UID || r.Namespace != ns || r.Name != name {
 		return nil, &sourceError{fmt.Sprintf("the PV %s is not bound to the claim to clone, %s/%s", pv.Name, ns, name)}
 	}
-	volumeID := pv.Annotations[AnnVolumeID]
-	if pv.Annotations[AnnProvisionerIdentity] != p.name || !uuidRE.MatchString(volumeID) {
+	volumeID := pv.Annotations[contract.AnnVolumeID]
+	if pv.Annotations[contract.AnnProvisionerIdentity] != p.name || !uuidRE.MatchString(volumeID) {
 		return nil, &sourceError{fmt.Sprintf("the claim to clone, %s/%s, has PV %s, which provisioner %s did not make: only claims of its own Cinder volumes can be cloned", ns, name, pv.Name, p.name)}
 	}
 	if block(opts.PVC.Spec.VolumeMode) != block(pv.Spec.VolumeMode) {
@@ -160,8 +161,8 @@ func (p *Provisioner) cloneSource(ctx context.Context, opts controller.Provision
 	case err != nil:
 		return nil, fmt.Errorf("get volume %s of claim to clone %s/%s: %w", volumeID, ns, name, err)
 	}
-	if vol.Metadata[MetaClusterID] != p.clusterID {
-		return nil, &sourceError{fmt.Sprintf("Cinder volume %s of the claim to clone, %s/%s, belongs to cluster %q, not this one", volumeID, ns, name, vol.Metadata[MetaClusterID])}
+	if vol.Metadata[contract.MetaClusterID] != p.clusterID {
+		return nil, &sourceError{fmt.Sprintf("Cinder volume %s of the claim to clone, %s/%s, belongs to cluster %q, not this one", volumeID, ns, name, vol.Metadata[contract.MetaClusterID])}
 	}
 	if sizeGiB < vol.SizeGiB {
 		return nil, &claimError{fmt.Sprintf("the claim asks for %d GiB, less than the %d GiB of the claim to clone, %s/%s: ask for at least %dGi", sizeGiB, vol.SizeGiB, ns, name, vol.SizeGiB)}
@@ -278,10 +279,10 @@ func (s *source) metadata(md map[string]string) map[string]string {
 		return md
 	}
 	if s.volumeID != "" {
-		md[MetaSourceVolume] = s.volumeID
+		md[contract.MetaSourceVolume] = s.volumeID
 	}
 	if s.snapshotID != "" {
-		md[MetaSourceSnapshot] = s.snapshotID
+		md[contract.MetaSourceSnapshot] = s.snapshotID
 	}
 	return md
 }
@@ -296,10 +297,10 @@ func sourceMismatch(vol *cinder.Volume, s *source) []string {
 	}
 	gotVol, gotSnap := vol.SourceVolumeID, vol.SnapshotID
 	if gotVol == "" {
-		gotVol = vol.Metadata[MetaSourceVolume]
+		gotVol = vol.Metadata[contract.MetaSourceVolume]
 	}
 	if gotSnap == "" {
-		gotSnap = vol.Metadata[MetaSourceSnapshot]
+		gotSnap = vol.Metadata[contract.MetaSourceSnapshot]
 	}
 	var diffs []string
 	if gotVol != wantVol {
@@ -343,11 +344,11 @@ func (p *Provisioner) dataSourceOrMade(ctx context.Context, opts controller.Prov
 		return src, err
 	}
 	vol, ferr := p.cinder.FindVolumeByName(ctx, opts.PVName)
-	if ferr != nil || vol.Metadata[MetaClusterID] != p.clusterID || cinder.IsErrorStatus(vol.Status) || vol.Status == cinder.StatusDeleting {
+	if ferr != nil || vol.Metadata[contract.MetaClusterID] != p.clusterID || cinder.IsErrorStatus(vol.Status) || vol.Status == cinder.StatusDeleting {
 		return nil, err
 	}
 	_, kind, name, _, _ := claimDataSource(opts.PVC)
-	made := &source{kind: kind, name: name, volumeID: vol.Metadata[MetaSourceVolume], snapshotID: vol.Metadata[MetaSourceSnapshot]}
+	made := &source{kind: kind, name: name, volumeID: vol.Metadata[contract.MetaSourceVolume], snapshotID: vol.Metadata[contract.MetaSourceSnapshot]}
 	if (kind == kindClaim) != (made.volumeID != "") || (kind == kindSnapshot) != (made.snapshotID != "") {
 		return nil, err
 	}

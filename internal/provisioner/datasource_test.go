@@ -3,6 +3,7 @@ package provisioner
 import (
 	"context"
 	"errors"
+	"github.com/cinder-provisioner/cinder-provisioner/internal/contract"
 	"slices"
 	"strings"
 	"testing"
@@ -62,7 +63,7 @@ func (e *env) addSource(s sourceSpec) string {
 		s.cluster = testClusterID
 	}
 	id := e.cinder.AddVolume(cinder.Volume{Name: srcPVName, Status: s.status, SizeGiB: s.sizeGiB, AvailabilityZone: s.zone,
-		Metadata: map[string]string{MetaClusterID: s.cluster, MetaPVName: srcPVName}})
+		Metadata: map[string]string{contract.MetaClusterID: s.cluster, contract.MetaPVName: srcPVName}})
 	claim := newClaim(claimSpec{size: resource.NewQuantity(int64(s.sizeGiB)<<30, resource.BinarySI).String(), block: s.block})
 	claim.Name, claim.UID = srcClaimName, types.UID(srcClaimUID)
 	claim.Spec.VolumeName = srcPVName
@@ -84,7 +85,7 @@ func (e *env) addSource(s sourceSpec) string {
 		ref.UID = "someone-else"
 	}
 	pv := &corev1.PersistentVolume{
-		ObjectMeta: metav1.ObjectMeta{Name: srcPVName, Annotations: map[string]string{AnnVolumeID: id, AnnProvisionerIdentity: identity}},
+		ObjectMeta: metav1.ObjectMeta{Name: srcPVName, Annotations: map[string]string{contract.AnnVolumeID: id, contract.AnnProvisionerIdentity: identity}},
 		Spec:       corev1.PersistentVolumeSpec{ClaimRef: ref, VolumeMode: claim.Spec.VolumeMode},
 	}
 	if _, err := e.kube.CoreV1().PersistentVolumes().Create(e.ctx, pv, metav1.CreateOptions{}); err != nil {
@@ -127,16 +128,16 @@ func TestCloneFromClaim(t *testing.T) {
 	if len(creates) != 1 || creates[0].Request.SourceVolumeID != srcID || creates[0].Request.SnapshotID != "" {
 		t.Fatalf("creates = %+v, want one with source_volid %s", creates, srcID)
 	}
-	if md := creates[0].Request.Metadata; md[MetaSourceVolume] != srcID {
+	if md := creates[0].Request.Metadata; md[contract.MetaSourceVolume] != srcID {
 		t.Errorf("metadata %v does not record the source volume", md)
 	}
-	if !slices.Contains(during, FinalizerCloneSource) {
-		t.Errorf("source finalizers during the create = %v, want %s", during, FinalizerCloneSource)
+	if !slices.Contains(during, contract.FinalizerCloneSource) {
+		t.Errorf("source finalizers during the create = %v, want %s", during, contract.FinalizerCloneSource)
 	}
-	if f := e.sourceFinalizers(); slices.Contains(f, FinalizerCloneSource) {
-		t.Errorf("source finalizers after the clone = %v, want %s gone", f, FinalizerCloneSource)
+	if f := e.sourceFinalizers(); slices.Contains(f, contract.FinalizerCloneSource) {
+		t.Errorf("source finalizers after the clone = %v, want %s gone", f, contract.FinalizerCloneSource)
 	}
-	v, _ := e.cinder.Volume(pv.Annotations[AnnVolumeID])
+	v, _ := e.cinder.Volume(pv.Annotations[contract.AnnVolumeID])
 	if v.SourceVolumeID != srcID || v.SizeGiB != 2 || v.AvailabilityZone != "nova" {
 		t.Errorf("clone = %+v, want 2 GiB from %s in nova", v, srcID)
 	}
@@ -204,8 +205,8 @@ func TestCloneRefusals(t *testing.T) {
 				t.Errorf("creates = %v, want none", c)
 			}
 			if tc.src != nil && !tc.src.deleting {
-				if f := e.sourceFinalizers(); slices.Contains(f, FinalizerCloneSource) {
-					t.Errorf("source keeps finalizer %s after a refusal", FinalizerCloneSource)
+				if f := e.sourceFinalizers(); slices.Contains(f, contract.FinalizerCloneSource) {
+					t.Errorf("source keeps finalizer %s after a refusal", contract.FinalizerCloneSource)
 				}
 			}
 		})
@@ -232,8 +233,8 @@ func TestCloneCinderRefusesSource(t *testing.T) {
 	if vols := e.cinder.Volumes(); len(vols) != 1 {
 		t.Errorf("Cinder has %d volumes, want the source only", len(vols))
 	}
-	if f := e.sourceFinalizers(); slices.Contains(f, FinalizerCloneSource) {
-		t.Errorf("source keeps finalizer %s", FinalizerCloneSource)
+	if f := e.sourceFinalizers(); slices.Contains(f, contract.FinalizerCloneSource) {
+		t.Errorf("source keeps finalizer %s", contract.FinalizerCloneSource)
 	}
 }
 
@@ -257,7 +258,7 @@ func TestCloneConvergence(t *testing.T) {
 			n := 0
 			e.kube.PrependReactor("update", "persistentvolumeclaims", func(a k8stesting.Action) (bool, runtime.Object, error) {
 				c := a.(k8stesting.UpdateAction).GetObject().(*corev1.PersistentVolumeClaim)
-				if !slices.Contains(c.Finalizers, FinalizerCloneSource) && n == 0 {
+				if !slices.Contains(c.Finalizers, contract.FinalizerCloneSource) && n == 0 {
 					n++
 					return true, nil, apierrors.NewServiceUnavailable("etcd leader change")
 				}
@@ -286,14 +287,14 @@ func TestCloneConvergence(t *testing.T) {
 			if len(vols) != 2 {
 				t.Fatalf("Cinder has %d volumes, want the source and one clone", len(vols))
 			}
-			if v, _ := e.cinder.Volume(pv.Annotations[AnnVolumeID]); v.SourceVolumeID != srcID {
+			if v, _ := e.cinder.Volume(pv.Annotations[contract.AnnVolumeID]); v.SourceVolumeID != srcID {
 				t.Errorf("PV's volume %+v is not the clone of %s", v, srcID)
 			}
 			if n := len(e.calls(fake.OpCreateVolume)); n != 1 {
 				t.Errorf("%d creates, want 1", n)
 			}
-			if f := e.sourceFinalizers(); slices.Contains(f, FinalizerCloneSource) {
-				t.Errorf("source keeps finalizer %s", FinalizerCloneSource)
+			if f := e.sourceFinalizers(); slices.Contains(f, contract.FinalizerCloneSource) {
+				t.Errorf("source keeps finalizer %s", contract.FinalizerCloneSource)
 			}
 		})
 	}
@@ -312,8 +313,8 @@ func TestCloneEndsInError(t *testing.T) {
 	if vols := e.cinder.Volumes(); len(vols) != 1 {
 		t.Errorf("Cinder has %d volumes, want the source only", len(vols))
 	}
-	if f := e.sourceFinalizers(); slices.Contains(f, FinalizerCloneSource) {
-		t.Errorf("source keeps finalizer %s", FinalizerCloneSource)
+	if f := e.sourceFinalizers(); slices.Contains(f, contract.FinalizerCloneSource) {
+		t.Errorf("source keeps finalizer %s", contract.FinalizerCloneSource)
 	}
 }
 
@@ -322,7 +323,7 @@ func TestCloneFoundVolumeOfAnotherSource(t *testing.T) {
 	e := newEnv(t)
 	e.addSource(sourceSpec{})
 	e.cinder.AddVolume(cinder.Volume{Name: testPVName, SizeGiB: 1, AvailabilityZone: "nova",
-		Metadata: map[string]string{MetaClusterID: testClusterID, MetaPVName: testPVName}})
+		Metadata: map[string]string{contract.MetaClusterID: testClusterID, contract.MetaPVName: testPVName}})
 	_, state, err := e.provision(options(cloneClaim("1Gi"), newClass(nil)))
 	if err == nil || state != controller.ProvisioningInBackground {
 		t.Fatalf("Provision = %v, %v; want a mismatch", state, err)
@@ -342,7 +343,7 @@ func TestCloneClaimDeleted(t *testing.T) {
 	if _, state, _ := e.provision(opts); state != controller.ProvisioningInBackground {
 		t.Fatalf("first attempt = %v, want InBackground", state)
 	}
-	if !slices.Contains(e.sourceFinalizers(), FinalizerCloneSource) {
+	if !slices.Contains(e.sourceFinalizers(), contract.FinalizerCloneSource) {
 		t.Fatal("source not protected while its clone is made")
 	}
 	if err := e.kube.CoreV1().PersistentVolumeClaims("app").Delete(e.ctx, opts.PVC.Name, metav1.DeleteOptions{}); err != nil {
@@ -356,7 +357,7 @@ func TestCloneClaimDeleted(t *testing.T) {
 	if vols := e.cinder.Volumes(); len(vols) != 1 {
 		t.Errorf("Cinder has %d volumes, want the source only", len(vols))
 	}
-	if slices.Contains(e.sourceFinalizers(), FinalizerCloneSource) {
+	if slices.Contains(e.sourceFinalizers(), contract.FinalizerCloneSource) {
 		t.Error("source keeps the finalizer")
 	}
 }
@@ -367,7 +368,7 @@ func TestReleaseStaleProtections(t *testing.T) {
 	e := newEnv(t)
 	e.addSource(sourceSpec{})
 	c, _ := e.kube.CoreV1().PersistentVolumeClaims("app").Get(e.ctx, srcClaimName, metav1.GetOptions{})
-	c.Finalizers = append(c.Finalizers, FinalizerCloneSource)
+	c.Finalizers = append(c.Finalizers, contract.FinalizerCloneSource)
 	if _, err := e.kube.CoreV1().PersistentVolumeClaims("app").Update(e.ctx, c, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -377,7 +378,7 @@ func TestReleaseStaleProtections(t *testing.T) {
 	if n, err := e.p.releaseStaleProtections(e.ctx); err != nil || n != 0 {
 		t.Fatalf("with a Pending clone: released %d, %v; want 0", n, err)
 	}
-	if !slices.Contains(e.sourceFinalizers(), FinalizerCloneSource) {
+	if !slices.Contains(e.sourceFinalizers(), contract.FinalizerCloneSource) {
 		t.Fatal("the finalizer went while a clone is Pending")
 	}
 	if err := e.kube.CoreV1().PersistentVolumeClaims("app").Delete(e.ctx, pendingClone.Name, metav1.DeleteOptions{}); err != nil {
@@ -386,7 +387,7 @@ func TestReleaseStaleProtections(t *testing.T) {
 	if n, err := e.p.releaseStaleProtections(e.ctx); err != nil || n != 1 {
 		t.Fatalf("without a Pending clone: released %d, %v; want 1", n, err)
 	}
-	if slices.Contains(e.sourceFinalizers(), FinalizerCloneSource) {
+	if slices.Contains(e.sourceFinalizers(), contract.FinalizerCloneSource) {
 		t.Error("the finalizer stayed")
 	}
 }
@@ -503,10 +504,10 @@ func TestRestoreFromSnapshot(t *testing.T) {
 			if len(creates) != 1 || creates[0].Request.SnapshotID != snapID || creates[0].Request.SourceVolumeID != "" {
 				t.Fatalf("creates = %+v, want one with snapshot_id %s", creates, snapID)
 			}
-			if md := creates[0].Request.Metadata; md[MetaSourceSnapshot] != snapID {
+			if md := creates[0].Request.Metadata; md[contract.MetaSourceSnapshot] != snapID {
 				t.Errorf("metadata %v does not record the snapshot", md)
 			}
-			if v, _ := e.cinder.Volume(pv.Annotations[AnnVolumeID]); v.SnapshotID != snapID || v.SizeGiB != 2 {
+			if v, _ := e.cinder.Volume(pv.Annotations[contract.AnnVolumeID]); v.SnapshotID != snapID || v.SizeGiB != 2 {
 				t.Errorf("volume %+v, want 2 GiB from snapshot %s", v, snapID)
 			}
 		})
@@ -586,7 +587,7 @@ func TestRestoreCreateAnswerLost(t *testing.T) {
 	if err != nil {
 		t.Fatalf("retry: %v", err)
 	}
-	if v, _ := e.cinder.Volume(pv.Annotations[AnnVolumeID]); v.SnapshotID != snapID {
+	if v, _ := e.cinder.Volume(pv.Annotations[contract.AnnVolumeID]); v.SnapshotID != snapID {
 		t.Errorf("volume %+v is not the restore of %s", v, snapID)
 	}
 	if n := len(e.calls(fake.OpCreateVolume)); n != 1 {
@@ -627,7 +628,7 @@ func TestCloneMadeThenSourceDeleted(t *testing.T) {
 			if _, state, err := e.provision(opts); err == nil || state != controller.ProvisioningInBackground {
 				t.Fatalf("first attempt = %v, %v; want InBackground", state, err)
 			}
-			if slices.Contains(e.sourceFinalizers(), FinalizerCloneSource) {
+			if slices.Contains(e.sourceFinalizers(), contract.FinalizerCloneSource) {
 				t.Fatal("source still protected once the clone exists")
 			}
 			if err := e.kube.CoreV1().PersistentVolumeClaims("app").Delete(e.ctx, srcClaimName, metav1.DeleteOptions{}); err != nil {
@@ -638,7 +639,7 @@ func TestCloneMadeThenSourceDeleted(t *testing.T) {
 			if err != nil || state != controller.ProvisioningFinished {
 				t.Fatalf("retry = %v, %v; want a PV", state, err)
 			}
-			if v, _ := e.cinder.Volume(pv.Annotations[AnnVolumeID]); v.SourceVolumeID != srcID {
+			if v, _ := e.cinder.Volume(pv.Annotations[contract.AnnVolumeID]); v.SourceVolumeID != srcID {
 				t.Errorf("PV's volume %+v is not the clone of %s", v, srcID)
 			}
 			if n := len(e.calls(fake.OpCreateVolume)); n != 1 {

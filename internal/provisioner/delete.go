@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/cinder-provisioner/cinder-provisioner/internal/contract"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -87,8 +88,8 @@ func (p *Provisioner) Delete(ctx context.Context, pv *corev1.PersistentVolume) (
 		return err
 	}
 	unexported := false
-	if id := pv.Annotations[AnnExportID]; id != "" {
-		ref := cinder.ExportRef{Method: cinder.ExportMethod(pv.Annotations[AnnExportMethod]), ID: id}
+	if id := pv.Annotations[contract.AnnExportID]; id != "" {
+		ref := cinder.ExportRef{Method: cinder.ExportMethod(pv.Annotations[contract.AnnExportMethod]), ID: id}
 		endUnexport := p.metrics.timePhase(opDelete, phaseUnexport)
 		if err := p.cinder.Unexport(ctx, volumeID, ref, connector); err != nil {
 			return fmt.Errorf("unexport volume %s (export %s) of PV %s: %w", volumeID, id, pv.Name, err)
@@ -167,20 +168,20 @@ func (p *Provisioner) saved(ctx context.Context, name, volumeID string) (bool, e
 	case err != nil:
 		return false, fmt.Errorf("get PV %s: %w", name, err)
 	}
-	return live.Annotations[AnnVolumeID] == volumeID, nil
+	return live.Annotations[contract.AnnVolumeID] == volumeID, nil
 }
 
 // recordedConnector is the connector the PV's volume was exported to, as
 // recorded on the PV; the provisioner's own for PVs that record none.
 func (p *Provisioner) recordedConnector(pv *corev1.PersistentVolume) (cinder.Connector, error) {
 	connector := p.connector
-	rec := pv.Annotations[AnnConnector]
+	rec := pv.Annotations[contract.AnnConnector]
 	if rec == "" {
 		return connector, nil
 	}
 	var c connectorRecord
 	if err := json.Unmarshal([]byte(rec), &c); err != nil {
-		return connector, fmt.Errorf("PV %s: annotation %s is not a connector record: %w", pv.Name, AnnConnector, err)
+		return connector, fmt.Errorf("PV %s: annotation %s is not a connector record: %w", pv.Name, contract.AnnConnector, err)
 	}
 	connector.Initiator, connector.Host, connector.IP, connector.WWPNs, connector.WWNNs = c.Initiator, c.Host, c.IP, c.WWPNs, c.WWNNs
 	return connector, nil
@@ -190,18 +191,18 @@ func (p *Provisioner) recordedConnector(pv *corev1.PersistentVolume) (cinder.Con
 // original standalone-cinder provisioner) made.
 func (p *Provisioner) owned(pv *corev1.PersistentVolume) (volumeID string, legacy bool, err error) {
 	ann := pv.Annotations
-	if id, ok := ann[AnnVolumeID]; ok {
-		if ann[AnnProvisionerIdentity] != p.name {
-			return "", false, &controller.IgnoredError{Reason: fmt.Sprintf("PV %s belongs to provisioner %q, not %q", pv.Name, ann[AnnProvisionerIdentity], p.name)}
+	if id, ok := ann[contract.AnnVolumeID]; ok {
+		if ann[contract.AnnProvisionerIdentity] != p.name {
+			return "", false, &controller.IgnoredError{Reason: fmt.Sprintf("PV %s belongs to provisioner %q, not %q", pv.Name, ann[contract.AnnProvisionerIdentity], p.name)}
 		}
 		if id == "" {
-			return "", false, fmt.Errorf("PV %s: annotation %s is empty", pv.Name, AnnVolumeID)
+			return "", false, fmt.Errorf("PV %s: annotation %s is empty", pv.Name, contract.AnnVolumeID)
 		}
 		return id, false, nil
 	}
 	// made by the original provisioner: the library already checked that
 	// pv.kubernetes.io/provisioned-by names this provisioner
-	if id := ann[annLegacyVolumeID]; id != "" && ann[annLegacyIdentity] != "" {
+	if id := ann[contract.AnnLegacyVolumeID]; id != "" && ann[contract.AnnLegacyIdentity] != "" {
 		return id, true, nil
 	}
 	return "", false, &controller.IgnoredError{Reason: fmt.Sprintf("PV %s carries no Cinder volume annotation of this provisioner", pv.Name)}
@@ -223,7 +224,7 @@ func (p *Provisioner) deletePVSecret(ctx context.Context, namespace, name, pvNam
 // gone reports a volume Cinder no longer knows.
 func (p *Provisioner) checkVolumeOf(ctx context.Context, pv *corev1.PersistentVolume, volumeID string, legacy bool) (*cinder.Volume, error) {
 	if !uuidRE.MatchString(volumeID) {
-		return nil, fmt.Errorf("PV %s: annotation %s is %q, not a Cinder volume id: nothing was deleted; restore the annotation", pv.Name, AnnVolumeID, volumeID)
+		return nil, fmt.Errorf("PV %s: annotation %s is %q, not a Cinder volume id: nothing was deleted; restore the annotation", pv.Name, contract.AnnVolumeID, volumeID)
 	}
 	vol, err := p.cinder.GetVolume(ctx, volumeID)
 	if errors.Is(err, cinder.ErrNotFound) {
@@ -235,8 +236,8 @@ func (p *Provisioner) checkVolumeOf(ctx context.Context, pv *corev1.PersistentVo
 	if legacy {
 		return vol, nil
 	}
-	if (vol.Name != pv.Name && vol.Metadata[MetaPVName] != pv.Name) || vol.Metadata[MetaClusterID] != p.clusterID {
-		return nil, fmt.Errorf("PV %s names Cinder volume %s, which is not its own (named %q, made for PV %q of cluster %q): nothing was deleted; restore the PV's annotation %s", pv.Name, volumeID, vol.Name, vol.Metadata[MetaPVName], vol.Metadata[MetaClusterID], AnnVolumeID)
+	if (vol.Name != pv.Name && vol.Metadata[contract.MetaPVName] != pv.Name) || vol.Metadata[contract.MetaClusterID] != p.clusterID {
+		return nil, fmt.Errorf("PV %s names Cinder volume %s, which is not its own (named %q, made for PV %q of cluster %q): nothing was deleted; restore the PV's annotation %s", pv.Name, volumeID, vol.Name, vol.Metadata[contract.MetaPVName], vol.Metadata[contract.MetaClusterID], contract.AnnVolumeID)
 	}
 	return vol, nil
 }

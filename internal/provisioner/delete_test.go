@@ -2,6 +2,7 @@ package provisioner
 
 import (
 	"errors"
+	"github.com/cinder-provisioner/cinder-provisioner/internal/contract"
 	"slices"
 	"strings"
 	"testing"
@@ -64,7 +65,7 @@ func TestDeleteRemovesSecretExportAndVolume(t *testing.T) {
 	const classIQN = "iqn.2026-01.org.example:class-initiator"
 	e := newEnv(t)
 	pv := provisioned(t, e, map[string]string{"initiatorName": classIQN})
-	volumeID, exportID := pv.Annotations[AnnVolumeID], pv.Annotations[AnnExportID]
+	volumeID, exportID := pv.Annotations[contract.AnnVolumeID], pv.Annotations[contract.AnnExportID]
 	secret := pv.Spec.ISCSI.SecretRef
 	if !e.secretExists(secret.Namespace, secret.Name) {
 		t.Fatal("no CHAP Secret after Provision")
@@ -102,7 +103,7 @@ func TestDeleteClearsAnotherExportWhenCinderRefusesTheDelete(t *testing.T) {
 	e := newEnv(t)
 	e.cinder.SetMultiattachType("shared")
 	pv := provisioned(t, e, map[string]string{"type": "shared"})
-	volumeID := pv.Annotations[AnnVolumeID]
+	volumeID := pv.Annotations[contract.AnnVolumeID]
 	// an export someone else made: Cinder refuses the DELETE after ours is gone
 	if _, err := e.cinder.Export(e.ctx, volumeID, cinder.Connector{Initiator: "iqn.2026-01.org.example:other", Host: "other"}); err != nil {
 		t.Fatalf("second export: %v", err)
@@ -124,8 +125,8 @@ func TestDeleteClearsAnotherExportWhenCinderRefusesTheDelete(t *testing.T) {
 func TestDeleteOfAVolumeAlreadyGoneSucceeds(t *testing.T) {
 	e := newEnv(t)
 	pv := provisioned(t, e, nil)
-	id := pv.Annotations[AnnVolumeID]
-	if err := e.cinder.Unexport(e.ctx, id, cinder.ExportRef{ID: pv.Annotations[AnnExportID]}, cinder.Connector{}); err != nil {
+	id := pv.Annotations[contract.AnnVolumeID]
+	if err := e.cinder.Unexport(e.ctx, id, cinder.ExportRef{ID: pv.Annotations[contract.AnnExportID]}, cinder.Connector{}); err != nil {
 		t.Fatal(err)
 	}
 	if err := e.cinder.DeleteVolume(e.ctx, id); err != nil {
@@ -144,16 +145,18 @@ func TestDeleteIgnoresPVsThatAreNotOurs(t *testing.T) {
 		name   string
 		mutate func(pv *corev1.PersistentVolume)
 	}{
-		{"another provisioner's identity", func(pv *corev1.PersistentVolume) { pv.Annotations[AnnProvisionerIdentity] = "example.com/other" }},
-		{"no identity", func(pv *corev1.PersistentVolume) { delete(pv.Annotations, AnnProvisionerIdentity) }},
+		{"another provisioner's identity", func(pv *corev1.PersistentVolume) {
+			pv.Annotations[contract.AnnProvisionerIdentity] = "example.com/other"
+		}},
+		{"no identity", func(pv *corev1.PersistentVolume) { delete(pv.Annotations, contract.AnnProvisionerIdentity) }},
 		{"no volume annotation", func(pv *corev1.PersistentVolume) { pv.Annotations = nil }},
 		{"reclaim policy Retain", retain},
 		{"reclaim policy Recycle", func(pv *corev1.PersistentVolume) {
 			pv.Spec.PersistentVolumeReclaimPolicy = corev1.PersistentVolumeReclaimRecycle
 		}},
 		{"legacy PV with Retain", func(pv *corev1.PersistentVolume) {
-			id := pv.Annotations[AnnVolumeID]
-			pv.Annotations = map[string]string{annLegacyVolumeID: id, annLegacyIdentity: "some-identity"}
+			id := pv.Annotations[contract.AnnVolumeID]
+			pv.Annotations = map[string]string{contract.AnnLegacyVolumeID: id, contract.AnnLegacyIdentity: "some-identity"}
 			retain(pv)
 		}},
 	}
@@ -161,7 +164,7 @@ func TestDeleteIgnoresPVsThatAreNotOurs(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t)
 			pv := provisioned(t, e, nil)
-			id := pv.Annotations[AnnVolumeID]
+			id := pv.Annotations[contract.AnnVolumeID]
 			before, _ := e.cinder.Volume(id)
 			tc.mutate(pv)
 			pv = e.edit(pv)
@@ -203,7 +206,7 @@ func TestDeleteKeepsASecretThatIsNotThePVs(t *testing.T) {
 	if !e.secretExists(ref.Namespace, ref.Name) {
 		t.Error("Delete removed a Secret without the PV's label")
 	}
-	if _, ok := e.cinder.Volume(pv.Annotations[AnnVolumeID]); ok {
+	if _, ok := e.cinder.Volume(pv.Annotations[contract.AnnVolumeID]); ok {
 		t.Error("volume still exists")
 	}
 }
@@ -228,8 +231,8 @@ func TestDeleteLegacyPV(t *testing.T) {
 	initiator := testIQN
 	pv := &corev1.PersistentVolume{
 		ObjectMeta: metav1.ObjectMeta{Name: pvName, Annotations: map[string]string{
-			annLegacyVolumeID: id,
-			annLegacyIdentity: "2a5d5d5e-1c1e-11e8-8f2a-0242ac110002",
+			contract.AnnLegacyVolumeID: id,
+			contract.AnnLegacyIdentity: "2a5d5d5e-1c1e-11e8-8f2a-0242ac110002",
 		}},
 		Spec: corev1.PersistentVolumeSpec{
 			PersistentVolumeReclaimPolicy: corev1.PersistentVolumeReclaimDelete,
@@ -269,7 +272,7 @@ func TestDeleteLegacyPV(t *testing.T) {
 func TestDeleteFailureIsReturned(t *testing.T) {
 	e := newEnv(t)
 	pv := provisioned(t, e, nil)
-	id := pv.Annotations[AnnVolumeID]
+	id := pv.Annotations[contract.AnnVolumeID]
 	e.cinder.FailNext(fake.OpDeleteVolume, cinder.NewError("delete volume", id, cinder.ErrUnavailable, ""))
 	err := e.p.Delete(e.ctx, pv)
 	if !errors.Is(err, cinder.ErrUnavailable) {
@@ -299,16 +302,16 @@ func TestDeleteRefusesAVolumeThatIsNotThePVs(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t)
-			other := e.cinder.AddVolume(cinder.Volume{Name: "pvc-other", SizeGiB: 1, Metadata: map[string]string{MetaClusterID: testClusterID, MetaPVName: "pvc-other"}})
+			other := e.cinder.AddVolume(cinder.Volume{Name: "pvc-other", SizeGiB: 1, Metadata: map[string]string{contract.MetaClusterID: testClusterID, contract.MetaPVName: "pvc-other"}})
 			otherExp, err := e.cinder.Export(e.ctx, other, cinder.Connector{Initiator: testIQN, Host: testHost})
 			if err != nil {
 				t.Fatal(err)
 			}
 			pv := provisioned(t, e, nil)
-			own := pv.Annotations[AnnVolumeID]
-			pv.Annotations[AnnVolumeID] = other
+			own := pv.Annotations[contract.AnnVolumeID]
+			pv.Annotations[contract.AnnVolumeID] = other
 			if tc.volumeID != "" {
-				pv.Annotations[AnnVolumeID] = tc.volumeID
+				pv.Annotations[contract.AnnVolumeID] = tc.volumeID
 			}
 			pv = e.edit(pv)
 			err = e.p.Delete(e.ctx, pv)

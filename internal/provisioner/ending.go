@@ -53,7 +53,7 @@ func refuse(req *request, volumeID string, err error) result {
 // refusal first removes what was made for the claim (pending while that
 // does not finish), is remembered when final and becomes a reschedule when
 // the selected node is gone; an attempt that leaves nothing of the claim
-// releases it from FinalizerProvisioning. live is nil when the claim is
+// releases it from contract.FinalizerProvisioning. live is nil when the claim is
 // gone.
 func (p *Provisioner) end(ctx context.Context, opts controller.ProvisionOptions, live *corev1.PersistentVolumeClaim, res result) result {
 	if res.out == refused {

@@ -17,7 +17,7 @@ import (
 
 // The Guard keeps what Kubernetes records about our volumes in force, on
 // the leader next to the library's controller:
-//   - claims held by FinalizerProvisioning (protection.go, release.go):
+//   - claims held by contract.FinalizerProvisioning (protection.go, release.go):
 //     bound ones are released (their PV owns the volume now); unbound ones
 //     being deleted are cleaned up and released, also when the library no
 //     longer calls Provision for them and when they were deleted while no

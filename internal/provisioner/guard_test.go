@@ -2,6 +2,7 @@ package provisioner
 
 import (
 	"context"
+	"github.com/cinder-provisioner/cinder-provisioner/internal/contract"
 	"testing"
 	"time"
 
@@ -17,7 +18,7 @@ import (
 func TestGuardActsOnWhatTheInformersSee(t *testing.T) {
 	e := newEnv(t)
 	pv := provisioned(t, e, nil)
-	id := pv.Annotations[AnnVolumeID]
+	id := pv.Annotations[contract.AnnVolumeID]
 
 	factory := informers.NewSharedInformerFactory(e.kube, 0)
 	g, err := NewGuard(GuardConfig{Provisioner: e.p, Claims: factory.Core().V1().PersistentVolumeClaims().Informer(),
@@ -53,7 +54,7 @@ func TestGuardActsOnWhatTheInformersSee(t *testing.T) {
 	e.edit(pv)
 	poll("Retain recorded on the volume", func() bool {
 		v, _ := e.cinder.Volume(id)
-		return v.Metadata[MetaReclaimPolicy] == "Retain"
+		return v.Metadata[contract.MetaReclaimPolicy] == "Retain"
 	})
 	if _, ok := e.cinder.Volume(id); !ok {
 		t.Fatal("the kept volume is gone")

@@ -2,6 +2,7 @@ package provisioner
 
 import (
 	"context"
+	"github.com/cinder-provisioner/cinder-provisioner/internal/contract"
 	"slices"
 	"strings"
 	"testing"
@@ -212,7 +213,7 @@ func options(claim *corev1.PersistentVolumeClaim, class *storagev1.StorageClass)
 }
 
 // bind binds the claim to its PV as kube-controller-manager does, and
-// releases it from FinalizerProvisioning as the Guard does.
+// releases it from contract.FinalizerProvisioning as the Guard does.
 func (e *env) bind(pv *corev1.PersistentVolume) {
 	e.t.Helper()
 	c, err := e.kube.CoreV1().PersistentVolumeClaims("app").Get(e.ctx, "data", metav1.GetOptions{})
@@ -220,7 +221,7 @@ func (e *env) bind(pv *corev1.PersistentVolume) {
 		e.t.Fatal(err)
 	}
 	c.Spec.VolumeName = pv.Name
-	c.Finalizers = slices.DeleteFunc(c.Finalizers, func(f string) bool { return f == FinalizerProvisioning })
+	c.Finalizers = slices.DeleteFunc(c.Finalizers, func(f string) bool { return f == contract.FinalizerProvisioning })
 	if _, err := e.kube.CoreV1().PersistentVolumeClaims("app").Update(e.ctx, c, metav1.UpdateOptions{}); err != nil {
 		e.t.Fatal(err)
 	}

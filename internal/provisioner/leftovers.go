@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/cinder-provisioner/cinder-provisioner/internal/contract"
+	"github.com/cinder-provisioner/cinder-provisioner/internal/refs"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -27,7 +29,7 @@ func (p *Provisioner) existingPV(ctx context.Context, name, volumeID string) (*c
 	case err != nil:
 		return nil, fmt.Errorf("get PV %s: %w", name, err)
 	}
-	if pv.Annotations[AnnVolumeID] != volumeID || pv.Annotations[AnnProvisionerIdentity] != p.name {
+	if pv.Annotations[contract.AnnVolumeID] != volumeID || pv.Annotations[contract.AnnProvisionerIdentity] != p.name {
 		return nil, fmt.Errorf("PV %s exists but is not this provisioner's for Cinder volume %s: it is left alone, and so is the volume", name, volumeID)
 	}
 	klog.FromContext(ctx).V(2).Info("PV exists already; returning it unchanged", "volumeID", volumeID)
@@ -39,7 +41,7 @@ func (p *Provisioner) existingPV(ctx context.Context, name, volumeID string) (*c
 // forget is the attempt for a claim that is gone or being deleted (live
 // is nil when it is gone): what exists of it is removed, and the library is
 // told to forget the claim; end then releases a live claim from
-// FinalizerProvisioning.
+// contract.FinalizerProvisioning.
 func (p *Provisioner) forget(ctx context.Context, opts controller.ProvisionOptions, live *corev1.PersistentVolumeClaim) result {
 	if err := p.removeLeftovers(ctx, opts, nil, ""); err != nil {
 		return retryLater(fmt.Errorf("claim %s/%s was deleted; removing its volume did not finish, will retry: %w", opts.PVC.Namespace, opts.PVC.Name, err))
@@ -53,7 +55,7 @@ func (p *Provisioner) forget(ctx context.Context, opts controller.ProvisionOptio
 
 // removeLeftovers deletes the claim's volume (volumeID, or the one named
 // after the PV) with its exports, and its CHAP Secret. The claim's
-// FinalizerProvisioning (or, for a claim made before it, the library's
+// contract.FinalizerProvisioning (or, for a claim made before it, the library's
 // memory of the claim) says the volume is the claim's and unwanted; a PV of
 // the claim's name, or any PV that refers to the volume, says otherwise:
 // then the volume stays, held by that PV.
@@ -68,9 +70,9 @@ func (p *Provisioner) removeLeftovers(ctx context.Context, opts controller.Provi
 		case errors.Is(err, cinder.ErrNotFound):
 		case err != nil:
 			return fmt.Errorf("look up volume %s: %w", opts.PVName, err)
-		case vol.Metadata[MetaClusterID] == p.clusterID:
+		case vol.Metadata[contract.MetaClusterID] == p.clusterID:
 			volumeID = vol.ID
-			if ns := vol.Metadata[MetaSecretNamespace]; ns != "" {
+			if ns := vol.Metadata[contract.MetaSecretNamespace]; ns != "" {
 				// where the Secret was made, whatever the class says now
 				secretNS = ns
 			}
@@ -99,9 +101,9 @@ func (p *Provisioner) removeLeftovers(ctx context.Context, opts controller.Provi
 
 // heldBy names the PVs that refer to the volume, read live.
 func (p *Provisioner) heldBy(ctx context.Context, volumeID string) ([]string, error) {
-	refs, _, err := ListReferences(ctx, p.kube)
+	index, _, err := refs.ListReferences(ctx, p.kube)
 	if err != nil {
 		return nil, fmt.Errorf("check which PVs refer to volume %s: %w", volumeID, err)
 	}
-	return refs.Of(volumeID), nil
+	return index.Of(volumeID), nil
 }

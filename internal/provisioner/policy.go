@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/cinder-provisioner/cinder-provisioner/internal/contract"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -19,19 +20,19 @@ import (
 // dynamically provisioned disk by patching its PV's reclaim policy to
 // Retain. The volume's metadata recorded the class's policy when it was
 // made; when a PV of ours changes policy, the Guard writes the new one into
-// the volume's metadata (MetaReclaimPolicy), so that Cinder-side admins,
+// the volume's metadata (contract.MetaReclaimPolicy), so that Cinder-side admins,
 // orphans and the sweep see it even after the PV object is gone. The PV's
-// AnnReclaimPolicy records the policy last written, so that a restart makes
+// contract.AnnReclaimPolicy records the policy last written, so that a restart makes
 // no Cinder call for PVs already in step. PVs made before the annotation
 // existed are mirrored on their first observed change.
 
 // ownPV returns the Cinder volume id of a PV this provisioner made
 // (not the original provisioner's: its volumes carry no metadata of ours).
 func (p *Provisioner) ownPV(pv *corev1.PersistentVolume) (string, bool) {
-	if pv == nil || pv.Annotations[AnnProvisionerIdentity] != p.name {
+	if pv == nil || pv.Annotations[contract.AnnProvisionerIdentity] != p.name {
 		return "", false
 	}
-	id := pv.Annotations[AnnVolumeID]
+	id := pv.Annotations[contract.AnnVolumeID]
 	return id, id != ""
 }
 
@@ -43,7 +44,7 @@ func (p *Provisioner) needsMirror(old, pv *corev1.PersistentVolume) bool {
 		return false
 	}
 	policy := string(pv.Spec.PersistentVolumeReclaimPolicy)
-	if rec, ok := pv.Annotations[AnnReclaimPolicy]; ok {
+	if rec, ok := pv.Annotations[contract.AnnReclaimPolicy]; ok {
 		return rec != policy
 	}
 	return old != nil && old.Spec.PersistentVolumeReclaimPolicy != pv.Spec.PersistentVolumeReclaimPolicy
@@ -54,10 +55,10 @@ func (p *Provisioner) needsMirror(old, pv *corev1.PersistentVolume) bool {
 func (p *Provisioner) mirrorPolicy(ctx context.Context, pv *corev1.PersistentVolume) error {
 	id, ok := p.ownPV(pv)
 	policy := string(pv.Spec.PersistentVolumeReclaimPolicy)
-	if !ok || pv.Annotations[AnnReclaimPolicy] == policy || policy == "" {
+	if !ok || pv.Annotations[contract.AnnReclaimPolicy] == policy || policy == "" {
 		return nil
 	}
-	err := p.cinder.UpdateVolumeMetadata(ctx, id, map[string]string{MetaReclaimPolicy: policy})
+	err := p.cinder.UpdateVolumeMetadata(ctx, id, map[string]string{contract.MetaReclaimPolicy: policy})
 	switch {
 	case errors.Is(err, cinder.ErrNotFound):
 		klog.FromContext(ctx).V(2).Info("Volume of the PV is gone; nothing to record the reclaim policy on", "volumeID", id)
@@ -65,7 +66,7 @@ func (p *Provisioner) mirrorPolicy(ctx context.Context, pv *corev1.PersistentVol
 		return fmt.Errorf("record reclaim policy %s of PV %s on volume %s: %w", policy, pv.Name, id, err)
 	}
 	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{
-		"annotations": map[string]string{AnnReclaimPolicy: policy},
+		"annotations": map[string]string{contract.AnnReclaimPolicy: policy},
 		// only the PV this decision was made for
 		"uid": pv.UID,
 	}})

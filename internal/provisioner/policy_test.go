@@ -2,6 +2,7 @@ package provisioner
 
 import (
 	"errors"
+	"github.com/cinder-provisioner/cinder-provisioner/internal/contract"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -16,7 +17,7 @@ import (
 func TestRetainPatchIsMirroredIntoTheVolume(t *testing.T) {
 	e := newEnv(t)
 	pv := provisioned(t, e, nil)
-	id := pv.Annotations[AnnVolumeID]
+	id := pv.Annotations[contract.AnnVolumeID]
 	if e.p.needsMirror(nil, pv) {
 		t.Fatal("a new PV in step with its volume needs a mirror")
 	}
@@ -29,12 +30,12 @@ func TestRetainPatchIsMirroredIntoTheVolume(t *testing.T) {
 	if err := e.p.mirrorPolicy(e.ctx, pv); err != nil {
 		t.Fatal(err)
 	}
-	if v, _ := e.cinder.Volume(id); v.Metadata[MetaReclaimPolicy] != "Retain" {
-		t.Errorf("volume metadata %s = %q, want Retain", MetaReclaimPolicy, v.Metadata[MetaReclaimPolicy])
+	if v, _ := e.cinder.Volume(id); v.Metadata[contract.MetaReclaimPolicy] != "Retain" {
+		t.Errorf("volume metadata %s = %q, want Retain", contract.MetaReclaimPolicy, v.Metadata[contract.MetaReclaimPolicy])
 	}
 	live, _ := e.kube.CoreV1().PersistentVolumes().Get(e.ctx, pv.Name, metav1.GetOptions{})
-	if live.Annotations[AnnReclaimPolicy] != "Retain" {
-		t.Errorf("PV annotation %s = %q, want Retain", AnnReclaimPolicy, live.Annotations[AnnReclaimPolicy])
+	if live.Annotations[contract.AnnReclaimPolicy] != "Retain" {
+		t.Errorf("PV annotation %s = %q, want Retain", contract.AnnReclaimPolicy, live.Annotations[contract.AnnReclaimPolicy])
 	}
 	// a restart sees the PV in step: no Cinder call
 	e.cinder.ResetCalls()
@@ -48,7 +49,7 @@ func TestRetainPatchIsMirroredIntoTheVolume(t *testing.T) {
 func TestPVsWithoutTheAnnotationAreMirroredOnChangeOnly(t *testing.T) {
 	e := newEnv(t)
 	pv := provisioned(t, e, nil)
-	delete(pv.Annotations, AnnReclaimPolicy)
+	delete(pv.Annotations, contract.AnnReclaimPolicy)
 	pv = e.edit(pv)
 	if e.p.needsMirror(nil, pv) {
 		t.Error("an old PV first seen needs a mirror: a restart would cost a Cinder call per PV")
@@ -100,7 +101,7 @@ func TestDeleteReadsThePVLive(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t)
 			pv := provisioned(t, e, nil) // the library's copy: Delete
-			id := pv.Annotations[AnnVolumeID]
+			id := pv.Annotations[contract.AnnVolumeID]
 			tc.live(e, pv)
 			e.cinder.ResetCalls()
 			err := e.p.Delete(e.ctx, pv)

@@ -3,6 +3,7 @@ package provisioner
 import (
 	"context"
 	"fmt"
+	"github.com/cinder-provisioner/cinder-provisioner/internal/contract"
 	"slices"
 	"sync"
 
@@ -14,7 +15,7 @@ import (
 	"k8s.io/klog/v2"
 )
 
-// The claim's FinalizerProvisioning (keys.go) is put on by an attempt
+// The claim's contract.FinalizerProvisioning (keys.go) is put on by an attempt
 // before its first Cinder request that can make or change a volume, and
 // taken off in exactly two cases:
 //   - the claim is bound to its PV (the Guard sees spec.volumeName): from
@@ -96,10 +97,10 @@ func (p *Provisioner) liveClaim(ctx context.Context, claim *corev1.PersistentVol
 }
 
 func protected(claim *corev1.PersistentVolumeClaim) bool {
-	return claim != nil && slices.Contains(claim.Finalizers, FinalizerProvisioning)
+	return claim != nil && slices.Contains(claim.Finalizers, contract.FinalizerProvisioning)
 }
 
-// protect puts FinalizerProvisioning on the live claim (updated in place).
+// protect puts contract.FinalizerProvisioning on the live claim (updated in place).
 // A claim being deleted is not protected anew: nothing is made for it.
 func (p *Provisioner) protect(ctx context.Context, live *corev1.PersistentVolumeClaim) error {
 	if protected(live) {
@@ -109,11 +110,11 @@ func (p *Provisioner) protect(ctx context.Context, live *corev1.PersistentVolume
 		if c.DeletionTimestamp != nil || protected(c) {
 			return false
 		}
-		c.Finalizers = append(c.Finalizers, FinalizerProvisioning)
+		c.Finalizers = append(c.Finalizers, contract.FinalizerProvisioning)
 		return true
 	})
 	if err != nil {
-		return fmt.Errorf("protect claim %s/%s with finalizer %s: %w", live.Namespace, live.Name, FinalizerProvisioning, err)
+		return fmt.Errorf("protect claim %s/%s with finalizer %s: %w", live.Namespace, live.Name, contract.FinalizerProvisioning, err)
 	}
 	if updated != nil {
 		*live = *updated
@@ -125,18 +126,18 @@ func (p *Provisioner) protect(ctx context.Context, live *corev1.PersistentVolume
 	return nil
 }
 
-// unprotect takes FinalizerProvisioning off the claim of uid, if it
+// unprotect takes contract.FinalizerProvisioning off the claim of uid, if it
 // still carries it.
 func (p *Provisioner) unprotect(ctx context.Context, claim *corev1.PersistentVolumeClaim) error {
 	_, err := p.editFinalizers(ctx, claim, func(c *corev1.PersistentVolumeClaim) bool {
 		if !protected(c) {
 			return false
 		}
-		c.Finalizers = slices.DeleteFunc(c.Finalizers, func(f string) bool { return f == FinalizerProvisioning })
+		c.Finalizers = slices.DeleteFunc(c.Finalizers, func(f string) bool { return f == contract.FinalizerProvisioning })
 		return true
 	})
 	if err != nil {
-		return fmt.Errorf("release claim %s/%s from finalizer %s: %w", claim.Namespace, claim.Name, FinalizerProvisioning, err)
+		return fmt.Errorf("release claim %s/%s from finalizer %s: %w", claim.Namespace, claim.Name, contract.FinalizerProvisioning, err)
 	}
 	klog.FromContext(ctx).V(4).Info("Released claim from its provisioning finalizer", "pvc", klog.KObj(claim))
 	return nil

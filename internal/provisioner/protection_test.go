@@ -3,6 +3,7 @@ package provisioner
 import (
 	"context"
 	"errors"
+	"github.com/cinder-provisioner/cinder-provisioner/internal/contract"
 	"slices"
 	"testing"
 	"time"
@@ -226,7 +227,7 @@ func TestCleanupFindsTheSecretWhereItWasMade(t *testing.T) {
 func TestRecoveredCreatingVolumeIsAgedByCinderClock(t *testing.T) {
 	e := newEnv(t)
 	e.cinder.SetCreatingPolls(3)
-	md := map[string]string{MetaClusterID: testClusterID, MetaPVName: testPVName, MetaProvisioner: DefaultName}
+	md := map[string]string{contract.MetaClusterID: testClusterID, contract.MetaPVName: testPVName, contract.MetaProvisioner: DefaultName}
 	// an earlier attempt's create, still creating (Cinder's created_at)
 	if _, err := e.cinder.CreateVolume(e.ctx, cinder.CreateRequest{Name: testPVName, SizeGiB: 1, Metadata: md}); err != nil {
 		t.Fatal(err)
@@ -258,7 +259,7 @@ func TestProvisionNeverHoldsAClaimBeingDeleted(t *testing.T) {
 	if n := len(e.calls(fake.OpCreateVolume)); n != 0 {
 		t.Errorf("%d creates for a claim being deleted", n)
 	}
-	if c := e.liveClaim(); slices.Contains(c.Finalizers, FinalizerProvisioning) {
+	if c := e.liveClaim(); slices.Contains(c.Finalizers, contract.FinalizerProvisioning) {
 		t.Error("a claim being deleted was given the finalizer")
 	}
 }

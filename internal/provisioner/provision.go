@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/cinder-provisioner/cinder-provisioner/internal/contract"
 	"slices"
 
 	corev1 "k8s.io/api/core/v1"
@@ -39,7 +40,7 @@ func (p *Provisioner) Provision(ctx context.Context, opts controller.ProvisionOp
 		}
 		return nil, res.out.state(), res.err
 	}
-	logger.V(2).Info("Provisioned volume", "volumeID", res.pv.Annotations[AnnVolumeID], "capacity", res.pv.Spec.Capacity.Storage().String())
+	logger.V(2).Info("Provisioned volume", "volumeID", res.pv.Annotations[contract.AnnVolumeID], "capacity", res.pv.Spec.Capacity.Storage().String())
 	return res.pv, res.out.state(), nil
 }
 
@@ -208,16 +209,16 @@ func (p *Provisioner) exportAndMap(ctx context.Context, opts controller.Provisio
 
 func (p *Provisioner) volumeMetadata(opts controller.ProvisionOptions, req *request) map[string]string {
 	return map[string]string{
-		MetaClusterID:    p.clusterID,
-		MetaPVCNamespace: opts.PVC.Namespace,
-		MetaPVCName:      opts.PVC.Name,
-		MetaPVName:       opts.PVName,
-		MetaProvisioner:  p.name,
+		contract.MetaClusterID:    p.clusterID,
+		contract.MetaPVCNamespace: opts.PVC.Namespace,
+		contract.MetaPVCName:      opts.PVC.Name,
+		contract.MetaPVName:       opts.PVName,
+		contract.MetaProvisioner:  p.name,
 		// a hint for people, orphans and the sweep, kept current by the
 		// Guard when an admin changes the PV's policy
-		MetaReclaimPolicy: string(reclaimPolicy(opts.StorageClass)),
+		contract.MetaReclaimPolicy: string(reclaimPolicy(opts.StorageClass)),
 		// where a cleanup without the class finds the CHAP Secret
-		MetaSecretNamespace: req.mapper.SecretNamespace,
+		contract.MetaSecretNamespace: req.mapper.SecretNamespace,
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/cinder-provisioner/cinder-provisioner/internal/contract"
 	"maps"
 	"slices"
 	"strings"
@@ -73,15 +74,15 @@ func TestProvisionISCSIWithCHAP(t *testing.T) {
 		t.Errorf("description %q does not name the claim", req.Description)
 	}
 	wantMeta := map[string]string{
-		MetaClusterID:    testClusterID,
-		MetaPVCNamespace: "app",
-		MetaPVCName:      "data",
-		MetaPVName:       testPVName,
-		MetaProvisioner:  DefaultName,
+		contract.MetaClusterID:    testClusterID,
+		contract.MetaPVCNamespace: "app",
+		contract.MetaPVCName:      "data",
+		contract.MetaPVName:       testPVName,
+		contract.MetaProvisioner:  DefaultName,
 		// no reclaim policy in the class: the API server's default
-		MetaReclaimPolicy: "Delete",
+		contract.MetaReclaimPolicy: "Delete",
 		// the provisioner's --secret-namespace: where its CHAP Secret is
-		MetaSecretNamespace: testSecretNamespace,
+		contract.MetaSecretNamespace: testSecretNamespace,
 	}
 	if !maps.Equal(vol.Metadata, wantMeta) {
 		t.Errorf("volume metadata = %v, want %v", vol.Metadata, wantMeta)
@@ -97,10 +98,10 @@ func TestProvisionISCSIWithCHAP(t *testing.T) {
 		t.Errorf("connector initiator sent to Cinder = %q, want %q", sentIQN, testIQN)
 	}
 	wantAnn := map[string]string{
-		AnnVolumeID:            vol.ID,
-		AnnExportMethod:        string(cinder.ExportAttachments),
-		AnnExportID:            exports[0].ID,
-		AnnProvisionerIdentity: DefaultName,
+		contract.AnnVolumeID:            vol.ID,
+		contract.AnnExportMethod:        string(cinder.ExportAttachments),
+		contract.AnnExportID:            exports[0].ID,
+		contract.AnnProvisionerIdentity: DefaultName,
 	}
 	for k, v := range wantAnn {
 		if pv.Annotations[k] != v {
@@ -108,8 +109,8 @@ func TestProvisionISCSIWithCHAP(t *testing.T) {
 		}
 	}
 	var rec connectorRecord
-	if err := json.Unmarshal([]byte(pv.Annotations[AnnConnector]), &rec); err != nil {
-		t.Fatalf("annotation %s: %v", AnnConnector, err)
+	if err := json.Unmarshal([]byte(pv.Annotations[contract.AnnConnector]), &rec); err != nil {
+		t.Fatalf("annotation %s: %v", contract.AnnConnector, err)
 	}
 	if rec.Initiator != sentIQN || rec.Host != testHost {
 		t.Errorf("recorded connector = %+v, want initiator %q host %q", rec, sentIQN, testHost)
@@ -227,8 +228,8 @@ func TestProvisionHonoursClassAndClaimSettings(t *testing.T) {
 				if got := pv.Spec.ISCSI.InitiatorName; got == nil || *got != classIQN {
 					t.Errorf("initiatorName = %v, want %q", got, classIQN)
 				}
-				if !strings.Contains(pv.Annotations[AnnConnector], classIQN) {
-					t.Errorf("recorded connector %s lacks %q", pv.Annotations[AnnConnector], classIQN)
+				if !strings.Contains(pv.Annotations[contract.AnnConnector], classIQN) {
+					t.Errorf("recorded connector %s lacks %q", pv.Annotations[contract.AnnConnector], classIQN)
 				}
 			},
 		},
@@ -239,7 +240,7 @@ func TestProvisionHonoursClassAndClaimSettings(t *testing.T) {
 			claim:  claimSpec{block: true, modes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteMany}},
 			setup:  func(e *env) { e.cinder.SetMultiattachType("multi") },
 			check: func(t *testing.T, e *env, pv *corev1.PersistentVolume) {
-				if v, _ := e.cinder.Volume(pv.Annotations[AnnVolumeID]); !v.Multiattach {
+				if v, _ := e.cinder.Volume(pv.Annotations[contract.AnnVolumeID]); !v.Multiattach {
 					t.Error("the volume is not multiattach")
 				}
 				if !slices.Equal(pv.Spec.AccessModes, []corev1.PersistentVolumeAccessMode{corev1.ReadWriteMany}) {
@@ -284,7 +285,7 @@ func earlierVolume(e *env, v cinder.Volume) string {
 		v.SizeGiB = 1
 	}
 	if v.Metadata == nil {
-		v.Metadata = map[string]string{MetaClusterID: testClusterID, MetaPVName: testPVName}
+		v.Metadata = map[string]string{contract.MetaClusterID: testClusterID, contract.MetaPVName: testPVName}
 	}
 	return e.cinder.AddVolume(v)
 }
@@ -315,8 +316,8 @@ func TestProvisionReusesTheVolumeOfAnEarlierAttempt(t *testing.T) {
 			if vols := e.cinder.Volumes(); len(vols) != 1 || vols[0].ID != id {
 				t.Errorf("Cinder volumes = %+v, want only %s", vols, id)
 			}
-			if pv.Annotations[AnnVolumeID] != id || state != controller.ProvisioningFinished {
-				t.Errorf("PV volume %s state %s, want %s Finished", pv.Annotations[AnnVolumeID], state, id)
+			if pv.Annotations[contract.AnnVolumeID] != id || state != controller.ProvisioningFinished {
+				t.Errorf("PV volume %s state %s, want %s Finished", pv.Annotations[contract.AnnVolumeID], state, id)
 			}
 			if got := pv.Spec.Capacity[corev1.ResourceStorage]; got.Cmp(resource.MustParse("1Gi")) != 0 {
 				t.Errorf("capacity = %s, want 1Gi", got.String())
@@ -340,7 +341,7 @@ func TestProvisionReplacesAVolumeLeftInError(t *testing.T) {
 		t.Errorf("deleted %s, want the volume in error %s", c.VolumeID, old)
 	}
 	vols := e.cinder.Volumes()
-	if len(vols) != 1 || vols[0].ID == old || vols[0].ID != pv.Annotations[AnnVolumeID] {
+	if len(vols) != 1 || vols[0].ID == old || vols[0].ID != pv.Annotations[contract.AnnVolumeID] {
 		t.Errorf("Cinder volumes = %+v, want one new volume backing the PV", vols)
 	}
 }
@@ -374,14 +375,14 @@ func TestProvisionRemovesAnExportAnEarlierAttemptLeft(t *testing.T) {
 		t.Errorf("clear connector initiator = %q, want the class's %q", cl.Connector.Initiator, classIQN)
 	}
 	exps := e.cinder.Exports(id)
-	if len(exps) != 1 || exps[0].ID == left.ID || exps[0].ID != pv.Annotations[AnnExportID] {
+	if len(exps) != 1 || exps[0].ID == left.ID || exps[0].ID != pv.Annotations[contract.AnnExportID] {
 		t.Errorf("exports = %+v, want only the PV's new one", exps)
 	}
 }
 
 func TestProvisionLeavesAnotherClustersVolumeAlone(t *testing.T) {
 	e := newEnv(t)
-	id := earlierVolume(e, cinder.Volume{Metadata: map[string]string{MetaClusterID: "cluster-b"}})
+	id := earlierVolume(e, cinder.Volume{Metadata: map[string]string{contract.MetaClusterID: "cluster-b"}})
 	before, _ := e.cinder.Volume(id)
 
 	pv, state, err := e.provision(options(newClaim(claimSpec{}), newClass(nil)))
@@ -465,7 +466,7 @@ func TestProvisionFailures(t *testing.T) {
 			name: "several volumes carry the name, not all ours",
 			setup: func(e *env) {
 				earlierVolume(e, cinder.Volume{})
-				earlierVolume(e, cinder.Volume{Metadata: map[string]string{MetaClusterID: "cluster-b", MetaPVName: testPVName}})
+				earlierVolume(e, cinder.Volume{Metadata: map[string]string{contract.MetaClusterID: "cluster-b", contract.MetaPVName: testPVName}})
 			},
 			wantOps:     []string{fake.OpFindVolumeByName, fake.OpGetVolume, fake.OpGetVolume},
 			wantState:   controller.ProvisioningInBackground,
@@ -702,7 +703,7 @@ func TestProvisionWaitCutShortLeavesTheVolumeForTheRetry(t *testing.T) {
 			if err != nil {
 				t.Fatalf("retry: %v", err)
 			}
-			if vols := e.cinder.Volumes(); len(vols) != 1 || pv.Annotations[AnnVolumeID] != vols[0].ID {
+			if vols := e.cinder.Volumes(); len(vols) != 1 || pv.Annotations[contract.AnnVolumeID] != vols[0].ID {
 				t.Errorf("after the retry Cinder has %+v, want the one volume behind the PV", vols)
 			}
 		})
@@ -749,8 +750,8 @@ func TestProvisionFibreChannelConnector(t *testing.T) {
 				t.Errorf("connector WWPNs = %q, want %q", got, tc.wantWWPNs)
 			}
 			var rec connectorRecord
-			if err := json.Unmarshal([]byte(pv.Annotations[AnnConnector]), &rec); err != nil || !slices.Equal(rec.WWPNs, tc.wantWWPNs) {
-				t.Errorf("recorded connector %s (%v), want WWPNs %q", pv.Annotations[AnnConnector], err, tc.wantWWPNs)
+			if err := json.Unmarshal([]byte(pv.Annotations[contract.AnnConnector]), &rec); err != nil || !slices.Equal(rec.WWPNs, tc.wantWWPNs) {
+				t.Errorf("recorded connector %s (%v), want WWPNs %q", pv.Annotations[contract.AnnConnector], err, tc.wantWWPNs)
 			}
 			if pv.Spec.FC == nil || !slices.Equal(pv.Spec.FC.TargetWWNs, []string{"500a098800000001"}) || *pv.Spec.FC.Lun != 2 {
 				t.Errorf("FC source = %+v", pv.Spec.FC)

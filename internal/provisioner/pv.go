@@ -3,6 +3,7 @@ package provisioner
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/cinder-provisioner/cinder-provisioner/internal/contract"
 
 	corev1 "k8s.io/api/core/v1"
 	storagev1 "k8s.io/api/storage/v1"
@@ -23,12 +24,12 @@ func (p *Provisioner) buildPV(opts controller.ProvisionOptions, vol *cinder.Volu
 		ObjectMeta: metav1.ObjectMeta{
 			Name: opts.PVName,
 			Annotations: map[string]string{
-				AnnVolumeID:            vol.ID,
-				AnnExportMethod:        string(exp.Method),
-				AnnExportID:            exp.ID,
-				AnnConnector:           string(conn),
-				AnnProvisionerIdentity: p.name,
-				AnnReclaimPolicy:       string(reclaim),
+				contract.AnnVolumeID:            vol.ID,
+				contract.AnnExportMethod:        string(exp.Method),
+				contract.AnnExportID:            exp.ID,
+				contract.AnnConnector:           string(conn),
+				contract.AnnProvisionerIdentity: p.name,
+				contract.AnnReclaimPolicy:       string(reclaim),
 			},
 		},
 		Spec: corev1.PersistentVolumeSpec{

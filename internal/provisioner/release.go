@@ -9,7 +9,7 @@ import (
 	"sigs.k8s.io/sig-storage-lib-external-provisioner/v13/controller"
 )
 
-// needsRelease reports whether a claim held by FinalizerProvisioning has
+// needsRelease reports whether a claim held by contract.FinalizerProvisioning has
 // reached one of the two ends that release it: bound, or being deleted.
 func needsRelease(c *corev1.PersistentVolumeClaim) bool {
 	return protected(c) && (c.Spec.VolumeName != "" || c.DeletionTimestamp != nil)
@@ -19,7 +19,7 @@ func needsRelease(c *corev1.PersistentVolumeClaim) bool {
 // default volume name hook, which cmd keeps): the Cinder volume's name too.
 func pvNameFor(claim *corev1.PersistentVolumeClaim) string { return "pvc-" + string(claim.UID) }
 
-// release ends FinalizerProvisioning's hold on a claim (see
+// release ends contract.FinalizerProvisioning's hold on a claim (see
 // protection.go). A claim bound to its PV is released at once: the PV and
 // its reclaim policy own the volume from now on. A claim being deleted
 // unbound, or bound to another PV, first loses everything made for it

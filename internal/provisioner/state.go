@@ -79,7 +79,7 @@ func (o outcome) state() controller.ProvisioningState {
 }
 
 // releases reports whether the attempt leaves nothing of the claim on
-// Cinder, so the claim is released from FinalizerProvisioning.
+// Cinder, so the claim is released from contract.FinalizerProvisioning.
 func (o outcome) releases() bool { return o == refused || o == refusedAgain || o == forgotten }
 
 // event reports whether the outcome's error deserves a Warning Event on

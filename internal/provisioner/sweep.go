@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/cinder-provisioner/cinder-provisioner/internal/contract"
+	"github.com/cinder-provisioner/cinder-provisioner/internal/refs"
 	"strings"
 	"time"
 
@@ -16,7 +18,7 @@ import (
 	"github.com/cinder-provisioner/cinder-provisioner/internal/mapper"
 )
 
-// The sweep. With FinalizerProvisioning, a claim deleted while its volume
+// The sweep. With contract.FinalizerProvisioning, a claim deleted while its volume
 // is in flight stays until the provisioner has cleaned up, so the sweep no
 // longer guesses which volumes belong to deleted claims. What it is still
 // for: volumes nothing in Kubernetes records, which only a lost answer can
@@ -45,7 +47,7 @@ const (
 	// keepReferenced: a PV refers to it.
 	keepReferenced
 	// keepClaim: the claim it was made for exists and is not bound to its
-	// PV yet (or still carries FinalizerProvisioning): that claim's
+	// PV yet (or still carries contract.FinalizerProvisioning): that claim's
 	// attempt or finalizer owns it. A second volume of the name of a claim
 	// bound to its PV is nobody's: the PV names the other one.
 	keepClaim
@@ -70,7 +72,7 @@ func (v verdict) String() string { return verdictNames[v] }
 
 // sweepFacts is what one sweep read of Kubernetes.
 type sweepFacts struct {
-	refs   *References
+	refs   *refs.References
 	claims map[types.UID]bool // true: in flight (not bound, or protected)
 	grace  time.Duration
 }
@@ -83,7 +85,7 @@ func judge(v cinder.Volume, f sweepFacts) verdict {
 	if uid, ok := claimUIDOf(v); ok && f.claims[uid] {
 		return keepClaim
 	}
-	if !strings.EqualFold(v.Metadata[MetaReclaimPolicy], string(corev1.PersistentVolumeReclaimDelete)) {
+	if !strings.EqualFold(v.Metadata[contract.MetaReclaimPolicy], string(corev1.PersistentVolumeReclaimDelete)) {
 		return keepPolicy
 	}
 	if age, ok := v.Age(); !ok || age < f.grace {
@@ -98,7 +100,7 @@ func judge(v cinder.Volume, f sweepFacts) verdict {
 // claimUIDOf is the UID of the claim a volume was made for, from its name
 // (pvc-<uid>) or its pv-name metadata.
 func claimUIDOf(v cinder.Volume) (types.UID, bool) {
-	for _, n := range []string{v.Name, v.Metadata[MetaPVName]} {
+	for _, n := range []string{v.Name, v.Metadata[contract.MetaPVName]} {
 		if uid, ok := strings.CutPrefix(n, "pvc-"); ok && uuidRE.MatchString(uid) {
 			return types.UID(uid), true
 		}
@@ -111,7 +113,7 @@ func claimUIDOf(v cinder.Volume) (types.UID, bool) {
 // deleted.
 func (p *Provisioner) Sweep(ctx context.Context) (int, error) {
 	logger := klog.FromContext(ctx)
-	vols, err := p.cinder.ListVolumes(ctx, map[string]string{MetaClusterID: p.clusterID, MetaProvisioner: p.name})
+	vols, err := p.cinder.ListVolumes(ctx, map[string]string{contract.MetaClusterID: p.clusterID, contract.MetaProvisioner: p.name})
 	if err != nil {
 		return 0, fmt.Errorf("list volumes of cluster %s: %w", p.clusterID, err)
 	}
@@ -121,7 +123,7 @@ func (p *Provisioner) Sweep(ctx context.Context) (int, error) {
 	}
 	// Kubernetes is read after Cinder: a PV or claim made for a volume
 	// listed above is seen
-	refs, _, err := ListReferences(ctx, p.kube)
+	index, _, err := refs.ListReferences(ctx, p.kube)
 	if err != nil {
 		return 0, err
 	}
@@ -129,12 +131,12 @@ func (p *Provisioner) Sweep(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	facts := sweepFacts{refs: refs, claims: claims, grace: p.sweepGrace}
+	facts := sweepFacts{refs: index, claims: claims, grace: p.sweepGrace}
 	counts := map[verdict]int{}
 	removed := 0
 	var errs []error
 	for _, v := range vols {
-		if v.Metadata[MetaClusterID] != p.clusterID || v.Metadata[MetaProvisioner] != p.name {
+		if v.Metadata[contract.MetaClusterID] != p.clusterID || v.Metadata[contract.MetaProvisioner] != p.name {
 			continue // whatever Cinder's filter did
 		}
 		verdict := judge(v, facts)
@@ -145,13 +147,13 @@ func (p *Provisioner) Sweep(ctx context.Context) (int, error) {
 			}
 		}
 		counts[verdict]++
-		pvc := klog.KRef(v.Metadata[MetaPVCNamespace], v.Metadata[MetaPVCName])
+		pvc := klog.KRef(v.Metadata[contract.MetaPVCNamespace], v.Metadata[contract.MetaPVCName])
 		switch verdict {
 		case keepReferenced, keepClaim:
 			continue
 		case keepPolicy, keepExported, keepStatus:
 			logger.Info("Keeping a volume no PV refers to; an admin decides (cinder-provisioner orphans)", "volumeID", v.ID, "name", v.Name, "pvc", pvc,
-				"why", verdict.String(), "status", v.Status, "reclaimPolicy", v.Metadata[MetaReclaimPolicy])
+				"why", verdict.String(), "status", v.Status, "reclaimPolicy", v.Metadata[contract.MetaReclaimPolicy])
 			continue
 		case keepYoung:
 			logger.V(2).Info("Volume no PV refers to is younger than the grace period; a later sweep looks again", "volumeID", v.ID, "created", v.CreatedAt, "cinderTime", v.ReadAt)
@@ -162,8 +164,8 @@ func (p *Provisioner) Sweep(ctx context.Context) (int, error) {
 			errs = append(errs, fmt.Errorf("remove unreferenced volume %s: %w", v.ID, err))
 			continue
 		}
-		pvName := v.Metadata[MetaPVName]
-		ns := v.Metadata[MetaSecretNamespace]
+		pvName := v.Metadata[contract.MetaPVName]
+		ns := v.Metadata[contract.MetaSecretNamespace]
 		if ns == "" {
 			ns = p.secretNamespace
 		}
@@ -196,7 +198,7 @@ func (p *Provisioner) exportsOf(ctx context.Context, id string) (verdict, error)
 // UID, whether it is in flight (not bound to its PV, or still protected).
 func (p *Provisioner) claimUIDs(ctx context.Context) (map[types.UID]bool, error) {
 	out := map[types.UID]bool{}
-	opts := metav1.ListOptions{Limit: pvListPage}
+	opts := metav1.ListOptions{Limit: listPage}
 	for {
 		list, err := p.kube.CoreV1().PersistentVolumeClaims(metav1.NamespaceAll).List(ctx, opts)
 		if err != nil {
@@ -239,3 +241,6 @@ func (p *Provisioner) RunSweeps(ctx context.Context, interval time.Duration) {
 		logger.V(2).Info("Swept for unreferenced volumes", "deleted", n)
 	}
 }
+
+// listPage is how many objects one list request asks for.
+const listPage = 500

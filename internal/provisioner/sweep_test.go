@@ -1,6 +1,7 @@
 package provisioner
 
 import (
+	"github.com/cinder-provisioner/cinder-provisioner/internal/contract"
 	"slices"
 	"testing"
 	"time"
@@ -49,9 +50,9 @@ func TestSweepDeletesOnlyProvenUnreferencedVolumes(t *testing.T) {
 			if tc.cluster != "" {
 				cluster = tc.cluster
 			}
-			md := map[string]string{MetaClusterID: cluster, MetaProvisioner: DefaultName, MetaPVName: testPVName, MetaPVCNamespace: "app", MetaPVCName: "data"}
+			md := map[string]string{contract.MetaClusterID: cluster, contract.MetaProvisioner: DefaultName, contract.MetaPVName: testPVName, contract.MetaPVCNamespace: "app", contract.MetaPVCName: "data"}
 			if tc.policy != "" {
-				md[MetaReclaimPolicy] = tc.policy
+				md[contract.MetaReclaimPolicy] = tc.policy
 			}
 			id := e.cinder.AddVolume(cinder.Volume{Name: testPVName, SizeGiB: 1, Status: tc.status, Metadata: md})
 			e.cinder.Advance(tc.age)
@@ -67,7 +68,7 @@ func TestSweepDeletesOnlyProvenUnreferencedVolumes(t *testing.T) {
 			}
 			switch tc.pv {
 			case "same":
-				e.save(&corev1.PersistentVolume{ObjectMeta: metav1.ObjectMeta{Name: testPVName, Annotations: map[string]string{AnnVolumeID: id}}})
+				e.save(&corev1.PersistentVolume{ObjectMeta: metav1.ObjectMeta{Name: testPVName, Annotations: map[string]string{contract.AnnVolumeID: id}}})
 			case "static":
 				e.save(&corev1.PersistentVolume{ObjectMeta: metav1.ObjectMeta{Name: "kept-disk"}, Spec: corev1.PersistentVolumeSpec{
 					PersistentVolumeSource: corev1.PersistentVolumeSource{ISCSI: &corev1.ISCSIPersistentVolumeSource{
@@ -100,7 +101,7 @@ func TestSweepDeletesOnlyProvenUnreferencedVolumes(t *testing.T) {
 // A skewed provisioner clock cannot make a volume old: only Cinder's says.
 func TestSweepAgeIsCinderClockNotOurs(t *testing.T) {
 	e := newEnv(t)
-	md := map[string]string{MetaClusterID: testClusterID, MetaProvisioner: DefaultName, MetaPVName: testPVName, MetaReclaimPolicy: "Delete"}
+	md := map[string]string{contract.MetaClusterID: testClusterID, contract.MetaProvisioner: DefaultName, contract.MetaPVName: testPVName, contract.MetaReclaimPolicy: "Delete"}
 	// made "long ago" by a clock far behind Cinder's: its created_at is
 	// Cinder's own, a minute before Cinder's now
 	id := e.cinder.AddVolume(cinder.Volume{Name: testPVName, SizeGiB: 1, Metadata: md})

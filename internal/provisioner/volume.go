@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/cinder-provisioner/cinder-provisioner/internal/contract"
 	"regexp"
 	"time"
 
@@ -50,9 +51,9 @@ func (p *Provisioner) findVolume(ctx context.Context, opts controller.ProvisionO
 	case err != nil:
 		// an earlier attempt's volume may exist: never forget the claim
 		return nil, retryLater(fmt.Errorf("look up volume %s: %w", opts.PVName, err)), false
-	case found.Metadata[MetaClusterID] != p.clusterID:
+	case found.Metadata[contract.MetaClusterID] != p.clusterID:
 		// someone else's volume: nothing of ours exists
-		return nil, result{out: refused, undo: undoNothing, err: &nameConflictError{name: opts.PVName, id: found.ID, cluster: found.Metadata[MetaClusterID]}}, false
+		return nil, result{out: refused, undo: undoNothing, err: &nameConflictError{name: opts.PVName, id: found.ID, cluster: found.Metadata[contract.MetaClusterID]}}, false
 	}
 	pv, err := p.existingPV(ctx, opts.PVName, found.ID)
 	if err != nil || pv != nil {
@@ -84,13 +85,13 @@ func (p *Provisioner) removeDuplicates(ctx context.Context, name string, ids []s
 		if err != nil {
 			return fmt.Errorf("get volume %s: %w", id, err)
 		}
-		if v.Metadata[MetaClusterID] != p.clusterID || v.Metadata[MetaPVName] != name {
+		if v.Metadata[contract.MetaClusterID] != p.clusterID || v.Metadata[contract.MetaPVName] != name {
 			return dupErr
 		}
 	}
 	keep := ids[0]
 	if pv, err := p.kube.CoreV1().PersistentVolumes().Get(ctx, name, metav1.GetOptions{}); err == nil {
-		keep = pv.Annotations[AnnVolumeID]
+		keep = pv.Annotations[contract.AnnVolumeID]
 	} else if !apierrors.IsNotFound(err) {
 		return fmt.Errorf("get PV %s: %w", name, err)
 	}

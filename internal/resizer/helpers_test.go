@@ -2,6 +2,7 @@ package resizer
 
 import (
 	"context"
+	"github.com/cinder-provisioner/cinder-provisioner/internal/contract"
 	"strings"
 	"sync"
 	"testing"
@@ -20,7 +21,6 @@ import (
 
 	"github.com/cinder-provisioner/cinder-provisioner/internal/cinder"
 	"github.com/cinder-provisioner/cinder-provisioner/internal/cinder/fake"
-	"github.com/cinder-provisioner/cinder-provisioner/internal/provisioner"
 )
 
 const (
@@ -143,7 +143,7 @@ func newEnv(t *testing.T, s spec) *env {
 	class := testClass
 	pv := &corev1.PersistentVolume{
 		ObjectMeta: metav1.ObjectMeta{Name: testPV, Annotations: map[string]string{
-			provisioner.AnnProvisionerIdentity: testName, provisioner.AnnVolumeID: e.volumeID,
+			contract.AnnProvisionerIdentity: testName, contract.AnnVolumeID: e.volumeID,
 		}},
 		Spec: corev1.PersistentVolumeSpec{
 			Capacity:         corev1.ResourceList{corev1.ResourceStorage: resource.MustParse(s.pvCap)},
@@ -155,7 +155,7 @@ func newEnv(t *testing.T, s spec) *env {
 		Status: corev1.PersistentVolumeStatus{Phase: corev1.VolumeBound},
 	}
 	if s.notOurs {
-		pv.Annotations[provisioner.AnnProvisionerIdentity] = "someone.else/provisioner"
+		pv.Annotations[contract.AnnProvisionerIdentity] = "someone.else/provisioner"
 	}
 	switch s.source {
 	case "", "iscsi":

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/cinder-provisioner/cinder-provisioner/internal/contract"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -15,7 +16,6 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/cinder-provisioner/cinder-provisioner/internal/cinder"
-	"github.com/cinder-provisioner/cinder-provisioner/internal/provisioner"
 )
 
 const giB = 1 << 30
@@ -144,10 +144,10 @@ func controllerResize(c *corev1.PersistentVolumeClaim) bool {
 // ours returns the Cinder volume id of a PV this provisioner made.
 func (r *Resizer) ours(pv *corev1.PersistentVolume) (string, bool) {
 	ann := pv.Annotations
-	if ann[provisioner.AnnProvisionerIdentity] != r.name || ann[provisioner.AnnVolumeID] == "" {
+	if ann[contract.AnnProvisionerIdentity] != r.name || ann[contract.AnnVolumeID] == "" {
 		return "", false
 	}
-	return ann[provisioner.AnnVolumeID], true
+	return ann[contract.AnnVolumeID], true
 }
 
 // check refuses a grow before anything changes: a class that does not

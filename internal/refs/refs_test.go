@@ -1,7 +1,8 @@
-package provisioner
+package refs
 
 import (
 	"fmt"
+	"github.com/cinder-provisioner/cinder-provisioner/internal/contract"
 	"slices"
 	"testing"
 
@@ -15,8 +16,8 @@ func TestReferencesFindEveryFieldThatCarriesAVolumeID(t *testing.T) {
 		name string
 		pv   corev1.PersistentVolume
 	}{
-		{"our annotation", corev1.PersistentVolume{ObjectMeta: metav1.ObjectMeta{Annotations: map[string]string{AnnVolumeID: id}}}},
-		{"the original provisioner's annotation", corev1.PersistentVolume{ObjectMeta: metav1.ObjectMeta{Annotations: map[string]string{annLegacyVolumeID: id}}}},
+		{"our annotation", corev1.PersistentVolume{ObjectMeta: metav1.ObjectMeta{Annotations: map[string]string{contract.AnnVolumeID: id}}}},
+		{"the original provisioner's annotation", corev1.PersistentVolume{ObjectMeta: metav1.ObjectMeta{Annotations: map[string]string{contract.AnnLegacyVolumeID: id}}}},
 		{"a static iSCSI PV an admin wrote by hand (IQN)", corev1.PersistentVolume{Spec: corev1.PersistentVolumeSpec{PersistentVolumeSource: corev1.PersistentVolumeSource{
 			ISCSI: &corev1.ISCSIPersistentVolumeSource{TargetPortal: "127.0.0.1:3260", IQN: "iqn.2010-10.org.openstack:volume-" + id, Lun: 1}}}}},
 		{"a ceph-csi static PV (image name)", corev1.PersistentVolume{Spec: corev1.PersistentVolumeSpec{PersistentVolumeSource: corev1.PersistentVolumeSource{
@@ -49,7 +50,7 @@ func BenchmarkReferences10000PVs(b *testing.B) {
 	refs := &References{}
 	for i := range 10000 {
 		id := fmt.Sprintf("%08x-9af1-4bcc-8880-718454a94e26", i)
-		refs.Add(&corev1.PersistentVolume{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("pv-%d", i), Annotations: map[string]string{AnnVolumeID: id}},
+		refs.Add(&corev1.PersistentVolume{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("pv-%d", i), Annotations: map[string]string{contract.AnnVolumeID: id}},
 			Spec: corev1.PersistentVolumeSpec{PersistentVolumeSource: corev1.PersistentVolumeSource{ISCSI: &corev1.ISCSIPersistentVolumeSource{
 				TargetPortal: "127.0.0.1:3260", IQN: "iqn.2010-10.org.openstack:volume-" + id, Lun: 1}}}})
 	}

@@ -1,0 +1,68 @@
+// Package contract holds the names written on PVs, claims and Cinder volumes:
+// annotation keys, Cinder metadata keys and finalizer names. Every part (the
+// provisioner, the resizer, the operator's commands) and every older version
+// reads what the others wrote, so these strings never change once released.
+package contract
+
+// PV annotations. They record what Delete needs to undo Provision.
+const (
+	// AnnVolumeID is the Cinder volume id behind the PV.
+	AnnVolumeID = "cinder.openstack.org/volume-id"
+	// AnnExportMethod is how the volume was exported: attachments or legacy.
+	AnnExportMethod = "cinder.openstack.org/export-method"
+	// AnnExportID is the export to remove on delete (the attachment id).
+	AnnExportID = "cinder.openstack.org/export-id"
+	// AnnConnector is the connector the volume was exported to (JSON, no
+	// credentials): legacy unexport must send the same one.
+	AnnConnector = "cinder.openstack.org/connector"
+	// AnnProvisionerIdentity names the provisioner that owns the PV.
+	AnnProvisionerIdentity = "cinder.openstack.org/provisioner-identity"
+	// AnnReclaimPolicy is the reclaim policy last recorded in the volume's
+	// metadata (MetaReclaimPolicy): when the PV's policy differs, the
+	// provisioner records the new one.
+	AnnReclaimPolicy = "cinder.openstack.org/reclaim-policy"
+
+	// Annotations of PVs made by the original standalone-cinder provisioner;
+	// such PVs can still be deleted.
+	AnnLegacyVolumeID = "cinderVolumeId"
+	AnnLegacyIdentity = "standaloneCinderProvisionerIdentity"
+)
+
+// Cinder volume metadata keys: who a volume belongs to, for people and for
+// an orphan finder.
+const (
+	MetaClusterID    = "cinder.openstack.org/cluster-id"
+	MetaPVCNamespace = "cinder.openstack.org/pvc-namespace"
+	MetaPVCName      = "cinder.openstack.org/pvc-name"
+	MetaPVName       = "cinder.openstack.org/pv-name"
+	MetaProvisioner  = "cinder.openstack.org/provisioner"
+	// MetaReclaimPolicy is the reclaim policy of the volume's PV: the
+	// class's when the volume was made, then the PV's whenever an admin
+	// changes it (mirrored by the provisioner). A hint for people, orphans
+	// and the sweep: Retain keeps a volume; Delete alone never proves one
+	// may go.
+	MetaReclaimPolicy = "cinder.openstack.org/reclaim-policy"
+	// MetaSourceVolume and MetaSourceSnapshot record what a clone or a
+	// restore was made from: a later attempt that finds the volume by name
+	// checks it was made from the claim's source.
+	MetaSourceVolume   = "cinder.openstack.org/source-volume-id"
+	MetaSourceSnapshot = "cinder.openstack.org/source-snapshot-id"
+	// MetaSecretNamespace is the namespace the volume's CHAP Secret is made
+	// in (the class's chapSecretNamespace, else the provisioner's): a
+	// cleanup that no longer has the class finds the Secret there.
+	MetaSecretNamespace = "cinder.openstack.org/secret-namespace"
+)
+
+// FinalizerProvisioning holds a claim from before the first Cinder request
+// that may make or change a volume for it until its PV is bound to it, or
+// until everything made for it (volume, exports, Secret) is gone: a claim
+// deleted while its volume is in flight, even while no provisioner runs,
+// stays Terminating until the provisioner has cleaned up. Ownership is
+// recorded in Kubernetes, not guessed from Cinder's names and metadata.
+const FinalizerProvisioning = "cinder.openstack.org/provisioning-protection"
+
+// FinalizerCloneSource protects a claim being cloned: it stays on the
+// source claim while a clone of it is Pending, so the source volume is not
+// deleted under Cinder's clone (csi-provisioner's equivalent is
+// provisioner.storage.kubernetes.io/cloning-protection).
+const FinalizerCloneSource = "cinder.openstack.org/cloning-protection"
