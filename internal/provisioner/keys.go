@@ -1,7 +1,5 @@
 package provisioner
 
-import "github.com/cinder-provisioner/cinder-provisioner/internal/contract"
-
 // Event reasons of the Warning events recorded on claims. Each says what went
 // wrong; the message says what to do. docs/troubleshooting.md lists them.
 const (
@@ -42,14 +40,4 @@ const (
 	// than the one asked for (allow_availability_zone_fallback); the PV is
 	// pinned to the zone Cinder used.
 	ReasonZoneFallback = "CinderZoneFallback"
-)
-
-// Names test/bench still reads from here; the contract package holds them.
-// They go once test/bench imports contract.
-const (
-	MetaClusterID          = contract.MetaClusterID
-	AnnVolumeID            = contract.AnnVolumeID
-	AnnExportMethod        = contract.AnnExportMethod
-	AnnExportID            = contract.AnnExportID
-	AnnProvisionerIdentity = contract.AnnProvisionerIdentity
 )

@@ -156,17 +156,16 @@ func (b *bench) start(cfg config, label string, workers int) (*proc, error) {
 	if err != nil {
 		return nil, err
 	}
-	args := []string{
-		"--kubeconfig", b.s.Kubeconfig,
-		"--cloud-config", b.s.CloudConf,
-		"--provisioner-name", b.name,
-		"--cluster-id", b.cluster,
-		"--secret-namespace", b.ns,
-		"--iscsi-initiator-name", initiatorIQN,
-		"--metrics-address", "127.0.0.1:" + strconv.Itoa(port),
-		"--leader-elect=false",
-		"-v", "2",
-	}
+	args := framework.ProvisionerArgs{
+		Kubeconfig:      b.s.Kubeconfig,
+		CloudConfig:     b.s.CloudConf,
+		Name:            b.name,
+		ClusterID:       b.cluster,
+		SecretNamespace: b.ns,
+		Initiator:       initiatorIQN,
+		MetricsAddress:  "127.0.0.1:" + strconv.Itoa(port),
+		Verbosity:       2,
+	}.Args()
 	if workers > 0 {
 		args = append(args, "--workers", strconv.Itoa(workers))
 	}

@@ -7,12 +7,12 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/tools/cache"
 
-	"github.com/cinder-provisioner/cinder-provisioner/internal/provisioner"
+	"github.com/cinder-provisioner/cinder-provisioner/internal/contract"
+	"github.com/cinder-provisioner/cinder-provisioner/test/integration/framework"
 )
 
 // tracker watches the run's claims and PVs and records when each claim was
@@ -131,17 +131,7 @@ func (t *tracker) waitFor(ctx context.Context, timeout time.Duration, what strin
 }
 
 func (b *bench) claim(name string) *corev1.PersistentVolumeClaim {
-	class := b.class
-	return &corev1.PersistentVolumeClaim{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: b.ns},
-		Spec: corev1.PersistentVolumeClaimSpec{
-			StorageClassName: &class,
-			AccessModes:      []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
-			Resources: corev1.VolumeResourceRequirements{
-				Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")},
-			},
-		},
-	}
+	return framework.Claim(b.ns, name, b.class, "1Gi")
 }
 
 // parallel runs fn for 0..n-1 with at most width at once and returns the
@@ -199,6 +189,6 @@ func (b *bench) deleteClaims(ctx context.Context, names []string) error {
 
 // leftovers counts the Cinder volumes of the run's cluster id.
 func (b *bench) leftovers(ctx context.Context) (int, error) {
-	vols, err := listVolumes(ctx, b, map[string]string{provisioner.MetaClusterID: b.cluster})
+	vols, err := listVolumes(ctx, b, map[string]string{contract.MetaClusterID: b.cluster})
 	return len(vols), err
 }

@@ -12,7 +12,7 @@ import (
 	"github.com/gophercloud/gophercloud/v2"
 	"github.com/gophercloud/gophercloud/v2/openstack/blockstorage/v3/volumes"
 
-	"github.com/cinder-provisioner/cinder-provisioner/internal/provisioner"
+	"github.com/cinder-provisioner/cinder-provisioner/internal/contract"
 )
 
 // floorPoll is the floor's fixed polling interval: a client with nothing
@@ -35,7 +35,7 @@ type floor struct {
 
 func (b *bench) floor(ctx context.Context, n, concurrency int) (*floor, error) {
 	type made struct{ volume, attachment string }
-	meta := map[string]string{provisioner.MetaClusterID: b.cluster, "bench": "floor"}
+	meta := map[string]string{contract.MetaClusterID: b.cluster, "bench": "floor"}
 	res := make([]made, n)
 	per := make([]time.Duration, n)
 	var mu sync.Mutex

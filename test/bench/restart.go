@@ -14,7 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/uuid"
 
-	"github.com/cinder-provisioner/cinder-provisioner/internal/provisioner"
+	"github.com/cinder-provisioner/cinder-provisioner/internal/contract"
 )
 
 // restartCase is one P3 start: how long to ready, what it cost.
@@ -127,11 +127,11 @@ func (b *bench) fakePV(i int) *corev1.PersistentVolume {
 		ObjectMeta: metav1.ObjectMeta{
 			Name: fmt.Sprintf("pvc-bench-%s-%05d", b.runID, i),
 			Annotations: map[string]string{
-				"pv.kubernetes.io/provisioned-by":  b.name,
-				provisioner.AnnVolumeID:            id,
-				provisioner.AnnExportMethod:        "attachments",
-				provisioner.AnnExportID:            string(uuid.NewUUID()),
-				provisioner.AnnProvisionerIdentity: b.name,
+				"pv.kubernetes.io/provisioned-by": b.name,
+				contract.AnnVolumeID:              id,
+				contract.AnnExportMethod:          "attachments",
+				contract.AnnExportID:              string(uuid.NewUUID()),
+				contract.AnnProvisionerIdentity:   b.name,
 			},
 			Labels: map[string]string{"bench": b.runID},
 		},

@@ -30,8 +30,6 @@ import (
 	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	storagev1 "k8s.io/api/storage/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
@@ -257,7 +255,7 @@ func newEnv(t *testing.T) *env {
 		metrics:   map[*framework.Process]string{},
 	}
 	e.cinder.Microversion = "3.54"
-	s.CleanupVolumesWithMetadata(t, e.cinder, metaClusterID, e.clusterID)
+	s.CleanupClusterVolumes(t, e.cinder, e.clusterID)
 	t.Cleanup(e.collect)
 	return e
 }
@@ -267,18 +265,16 @@ func newEnv(t *testing.T) *env {
 func (e *env) provisioner(name string, extra ...string) *framework.Process {
 	e.t.Helper()
 	addr := freeAddr(e.t)
-	args := []string{
-		"--kubeconfig", shared.kubeconfig,
-		"--cloud-config", e.s.CloudConf,
-		"--provisioner-name", e.name,
-		"--cluster-id", e.clusterID,
-		"--secret-namespace", baseNamespace,
-		"--iscsi-initiator-name", initiatorIQN,
-		"--metrics-address", addr,
-		"--leader-elect=false",
-		"--sweep-interval", "15s",
-		"-v", "10",
-	}
+	args := append(framework.ProvisionerArgs{
+		Kubeconfig:      shared.kubeconfig,
+		CloudConfig:     e.s.CloudConf,
+		Name:            e.name,
+		ClusterID:       e.clusterID,
+		SecretNamespace: baseNamespace,
+		Initiator:       initiatorIQN,
+		MetricsAddress:  addr,
+		Verbosity:       10,
+	}.Args(), "--sweep-interval", "15s")
 	p := framework.Start(e.t, name, e.s.ProvisionerBinary(e.t), append(args, extra...)...)
 	e.mu.Lock()
 	e.procs = append(e.procs, p)
@@ -311,7 +307,7 @@ func (e *env) scrapeMetrics() {
 		}
 		// a replica just started may not listen yet: a few tries, bounded
 		var resp *http.Response
-		err := retry(5*time.Second, func() (err error) {
+		err := framework.Retry(5*time.Second, func() (err error) {
 			resp, err = http.Get("http://" + addr + "/metrics")
 			return err
 		})
@@ -364,64 +360,21 @@ func (e *env) storageClass(params map[string]string, mutate ...func(*storagev1.S
 	for _, m := range mutate {
 		m(sc)
 	}
-	if _, err := e.s.Kube.StorageV1().StorageClasses().Create(context.Background(), sc, metav1.CreateOptions{}); err != nil {
-		e.t.Fatalf("create StorageClass: %v", err)
-	}
-	e.t.Cleanup(func() {
-		_ = e.s.Kube.StorageV1().StorageClasses().Delete(context.Background(), sc.Name, metav1.DeleteOptions{})
-	})
-	return sc.Name
+	return framework.CreateStorageClass(e.t, e.s.Kube, sc)
 }
 
 func (e *env) claim(name, class, size string, mutate ...func(*corev1.PersistentVolumeClaim)) (*corev1.PersistentVolumeClaim, error) {
-	pvc := &corev1.PersistentVolumeClaim{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: e.ns},
-		Spec: corev1.PersistentVolumeClaimSpec{
-			StorageClassName: &class,
-			AccessModes:      []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
-			Resources:        corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse(size)}},
-		},
-	}
-	for _, m := range mutate {
-		m(pvc)
-	}
 	// the API server may be the fault of the moment: retry, bounded
-	var out *corev1.PersistentVolumeClaim
-	err := retry(30*time.Second, func() (err error) {
-		out, err = e.s.Kube.CoreV1().PersistentVolumeClaims(e.ns).Create(context.Background(), pvc, metav1.CreateOptions{})
-		if apierrors.IsAlreadyExists(err) {
-			out, err = e.s.Kube.CoreV1().PersistentVolumeClaims(e.ns).Get(context.Background(), name, metav1.GetOptions{})
-		}
-		return err
-	})
-	return out, err
+	return framework.CreateClaimRetrying(e.s.Kube, framework.Claim(e.ns, name, class, size, mutate...), 30*time.Second)
 }
 
 func (e *env) deleteClaim(pvc *corev1.PersistentVolumeClaim) error {
-	return retry(30*time.Second, func() error {
-		err := e.s.Kube.CoreV1().PersistentVolumeClaims(e.ns).Delete(context.Background(), pvc.Name, metav1.DeleteOptions{})
-		if apierrors.IsNotFound(err) {
-			return nil
-		}
-		return err
-	})
-}
-
-// retry calls f until it succeeds or timeout passes, every 200 ms.
-func retry(timeout time.Duration, f func() error) error {
-	deadline := time.Now().Add(timeout)
-	for {
-		err := f()
-		if err == nil || time.Now().After(deadline) {
-			return err
-		}
-		time.Sleep(200 * time.Millisecond) // bounded by timeout
-	}
+	return framework.DeleteClaimRetrying(e.s.Kube, e.ns, pvc.Name, 30*time.Second)
 }
 
 // volumes lists the scenario's Cinder volumes, any status.
 func (e *env) volumes(ctx context.Context) (map[string][]string, error) {
-	vols, err := framework.VolumesWithMetadata(ctx, e.cinder, metaClusterID, e.clusterID)
+	vols, err := framework.ClusterVolumes(ctx, e.cinder, e.clusterID)
 	if err != nil {
 		return nil, err
 	}
@@ -435,13 +388,8 @@ func (e *env) volumes(ctx context.Context) (map[string][]string, error) {
 // waitBound waits until the claim is Bound.
 func (e *env) waitBound(pvc *corev1.PersistentVolumeClaim, timeout time.Duration) {
 	e.t.Helper()
-	framework.Eventually(e.t, timeout, "claim "+pvc.Name+" never bound", func(ctx context.Context) (bool, error) {
-		c, err := e.s.Kube.CoreV1().PersistentVolumeClaims(e.ns).Get(ctx, pvc.Name, metav1.GetOptions{})
-		if err != nil {
-			return false, nil // the API server may be the fault of the moment
-		}
-		return c.Status.Phase == corev1.ClaimBound, nil
-	})
+	// the API server may be the fault of the moment: its errors are retried
+	framework.WaitBound(e.t, e.s.Kube, e.ns, pvc.Name, timeout, true)
 }
 
 // outcome is what every scenario measures at its end.

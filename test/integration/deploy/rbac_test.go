@@ -17,9 +17,7 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	storagev1 "k8s.io/api/storage/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/fields"
 
 	"github.com/cinder-provisioner/cinder-provisioner/test/integration/framework"
 )
@@ -520,33 +518,17 @@ func checkAccess(t *testing.T, sa serviceAccount, want bool, list []access) {
 
 func storageClass(t *testing.T, s *framework.Stack, provisioner string, params map[string]string, mode storagev1.VolumeBindingMode) string {
 	t.Helper()
-	sc := &storagev1.StorageClass{
+	return framework.CreateStorageClass(t, s.Kube, &storagev1.StorageClass{
 		ObjectMeta:        metav1.ObjectMeta{Name: framework.UniqueName("it-rbac")},
 		Provisioner:       provisioner,
 		Parameters:        params,
 		VolumeBindingMode: &mode,
-	}
-	if _, err := s.Kube.StorageV1().StorageClasses().Create(context.Background(), sc, metav1.CreateOptions{}); err != nil {
-		t.Fatalf("create StorageClass: %v", err)
-	}
-	t.Cleanup(func() {
-		deleteIgnoringNotFound(t, "StorageClass "+sc.Name, s.Kube.StorageV1().StorageClasses().Delete, sc.Name)
 	})
-	return sc.Name
 }
 
 func claim(t *testing.T, s *framework.Stack, ns, name, class string, annotations map[string]string) {
 	t.Helper()
-	pvc := &corev1.PersistentVolumeClaim{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Annotations: annotations},
-		Spec: corev1.PersistentVolumeClaimSpec{
-			StorageClassName: &class,
-			AccessModes:      []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
-			Resources: corev1.VolumeResourceRequirements{
-				Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")},
-			},
-		},
-	}
+	pvc := framework.Claim(ns, name, class, "1Gi", func(c *corev1.PersistentVolumeClaim) { c.Annotations = annotations })
 	if _, err := s.Kube.CoreV1().PersistentVolumeClaims(ns).Create(context.Background(), pvc, metav1.CreateOptions{}); err != nil {
 		t.Fatalf("create claim %s: %v", name, err)
 	}
@@ -554,15 +536,7 @@ func claim(t *testing.T, s *framework.Stack, ns, name, class string, annotations
 
 func waitBound(t *testing.T, s *framework.Stack, ns, name string) *corev1.PersistentVolume {
 	t.Helper()
-	var pvName string
-	framework.Eventually(t, timeout, "claim "+name+" never bound", func(ctx context.Context) (bool, error) {
-		c, err := s.Kube.CoreV1().PersistentVolumeClaims(ns).Get(ctx, name, metav1.GetOptions{})
-		if err != nil {
-			return false, err
-		}
-		pvName = c.Spec.VolumeName
-		return c.Status.Phase == corev1.ClaimBound, nil
-	})
+	pvName := framework.WaitBound(t, s.Kube, ns, name, timeout, false)
 	pv, err := s.Kube.CoreV1().PersistentVolumes().Get(context.Background(), pvName, metav1.GetOptions{})
 	if err != nil {
 		t.Fatalf("get PV %s: %v", pvName, err)
@@ -572,14 +546,7 @@ func waitBound(t *testing.T, s *framework.Stack, ns, name string) *corev1.Persis
 
 func waitEvent(t *testing.T, s *framework.Stack, ns, object, reason string) {
 	t.Helper()
-	sel := fields.Set{"involvedObject.name": object, "reason": reason}.AsSelector().String()
-	framework.Eventually(t, timeout, "no "+reason+" Event on "+ns+"/"+object, func(ctx context.Context) (bool, error) {
-		evs, err := s.Kube.CoreV1().Events(ns).List(ctx, metav1.ListOptions{FieldSelector: sel})
-		if err != nil {
-			return false, err
-		}
-		return len(evs.Items) > 0, nil
-	})
+	framework.WaitEvent(t, s.Kube, ns, object, "", reason, timeout)
 }
 
 // deletePVs removes what is left of the provisioner's PVs when the test

@@ -311,12 +311,3 @@ func TestPopulatorDataSourceLeftAlone(t *testing.T) {
 		}
 	}
 }
-
-func (e *env) claimEventsTyped(pvc *corev1.PersistentVolumeClaim) []corev1.Event {
-	e.t.Helper()
-	evs, err := e.s.Kube.CoreV1().Events(e.ns).List(context.Background(), metav1.ListOptions{FieldSelector: "involvedObject.name=" + pvc.Name})
-	if err != nil {
-		e.t.Fatalf("list events: %v", err)
-	}
-	return evs.Items
-}

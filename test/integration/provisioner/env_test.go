@@ -15,9 +15,7 @@ import (
 	"github.com/gophercloud/gophercloud/v2/openstack/blockstorage/v3/volumes"
 	corev1 "k8s.io/api/core/v1"
 	storagev1 "k8s.io/api/storage/v1"
-	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/fields"
 
 	"github.com/cinder-provisioner/cinder-provisioner/test/integration/framework"
 )
@@ -61,7 +59,7 @@ func newEnv(t *testing.T) *env {
 	e.cinder.Microversion = "3.54"
 	// registered after the namespaces, so it runs before they go: every
 	// volume the provisioner made for this test is removed, PV or not
-	s.CleanupVolumesWithMetadata(t, e.cinder, "cinder.openstack.org/cluster-id", e.clusterID)
+	s.CleanupClusterVolumes(t, e.cinder, e.clusterID)
 	t.Cleanup(e.deletePVs)
 	return e
 }
@@ -69,17 +67,15 @@ func newEnv(t *testing.T) *env {
 // provisioner starts the binary for this env; extra args override defaults.
 func (e *env) provisioner(name string, extra ...string) *framework.Process {
 	e.t.Helper()
-	args := []string{
-		"--kubeconfig", e.s.Kubeconfig,
-		"--cloud-config", e.s.CloudConf,
-		"--provisioner-name", e.name,
-		"--cluster-id", e.clusterID,
-		"--secret-namespace", e.secretNS,
-		"--iscsi-initiator-name", initiatorIQN,
-		"--metrics-address", "",
-		"--leader-elect=false",
-		"-v", "4",
-	}
+	args := framework.ProvisionerArgs{
+		Kubeconfig:      e.s.Kubeconfig,
+		CloudConfig:     e.s.CloudConf,
+		Name:            e.name,
+		ClusterID:       e.clusterID,
+		SecretNamespace: e.secretNS,
+		Initiator:       initiatorIQN,
+		Verbosity:       4,
+	}.Args()
 	p := framework.Start(e.t, name, e.s.ProvisionerBinary(e.t), append(args, extra...)...)
 	e.procs = append(e.procs, p)
 	// runs before the process is stopped (cleanups run last first)
@@ -126,31 +122,12 @@ func (e *env) storageClass(volumeType string, params map[string]string, mutate .
 	for _, m := range mutate {
 		m(sc)
 	}
-	ctx := context.Background()
-	if _, err := e.s.Kube.StorageV1().StorageClasses().Create(ctx, sc, metav1.CreateOptions{}); err != nil {
-		e.t.Fatalf("create StorageClass: %v", err)
-	}
-	e.t.Cleanup(func() {
-		_ = e.s.Kube.StorageV1().StorageClasses().Delete(context.Background(), sc.Name, metav1.DeleteOptions{})
-	})
-	return sc.Name
+	return framework.CreateStorageClass(e.t, e.s.Kube, sc)
 }
 
 func (e *env) claim(name, class, size string, mutate ...func(*corev1.PersistentVolumeClaim)) *corev1.PersistentVolumeClaim {
 	e.t.Helper()
-	pvc := &corev1.PersistentVolumeClaim{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: e.ns},
-		Spec: corev1.PersistentVolumeClaimSpec{
-			StorageClassName: &class,
-			AccessModes:      []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
-			Resources: corev1.VolumeResourceRequirements{
-				Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse(size)},
-			},
-		},
-	}
-	for _, m := range mutate {
-		m(pvc)
-	}
+	pvc := framework.Claim(e.ns, name, class, size, mutate...)
 	out, err := e.s.Kube.CoreV1().PersistentVolumeClaims(e.ns).Create(context.Background(), pvc, metav1.CreateOptions{})
 	if err != nil {
 		e.t.Fatalf("create PVC %s: %v", name, err)
@@ -167,43 +144,33 @@ func (e *env) waitBound(pvc *corev1.PersistentVolumeClaim) *corev1.PersistentVol
 // waitEvent waits for a Warning event with reason on the claim.
 func (e *env) waitEvent(pvc *corev1.PersistentVolumeClaim, reason string) corev1.Event {
 	e.t.Helper()
-	var found corev1.Event
-	sel := fields.Set{"involvedObject.name": pvc.Name, "involvedObject.kind": "PersistentVolumeClaim"}.AsSelector().String()
-	framework.Eventually(e.t, bindTimeout, "no "+reason+" event on claim "+pvc.Name, func(ctx context.Context) (bool, error) {
-		evs, err := e.s.Kube.CoreV1().Events(e.ns).List(ctx, metav1.ListOptions{FieldSelector: sel})
-		if err != nil {
-			return false, err
-		}
-		for _, ev := range evs.Items {
-			if ev.Reason == reason && ev.Type == corev1.EventTypeWarning {
-				found = ev
-				return true, nil
-			}
-		}
-		return false, nil
-	})
-	return found
+	return framework.WaitEvent(e.t, e.s.Kube, e.ns, pvc.Name, corev1.EventTypeWarning, reason, bindTimeout)
 }
 
 // claimEvents returns every event message on the claim.
 func (e *env) claimEvents(pvc *corev1.PersistentVolumeClaim) []string {
 	e.t.Helper()
-	sel := fields.Set{"involvedObject.name": pvc.Name}.AsSelector().String()
-	evs, err := e.s.Kube.CoreV1().Events(e.ns).List(context.Background(), metav1.ListOptions{FieldSelector: sel})
-	if err != nil {
-		e.t.Fatalf("list events: %v", err)
-	}
 	var out []string
-	for _, ev := range evs.Items {
+	for _, ev := range e.claimEventsTyped(pvc) {
 		out = append(out, ev.Reason+": "+ev.Message)
 	}
 	return out
 }
 
+// claimEventsTyped returns every event on the claim.
+func (e *env) claimEventsTyped(pvc *corev1.PersistentVolumeClaim) []corev1.Event {
+	e.t.Helper()
+	evs, err := framework.Events(context.Background(), e.s.Kube, e.ns, pvc.Name)
+	if err != nil {
+		e.t.Fatalf("list events: %v", err)
+	}
+	return evs
+}
+
 // volumesNamed lists the Cinder volumes carrying name.
 func (e *env) volumesNamed(name string) []volumes.Volume {
 	e.t.Helper()
-	vols, err := framework.VolumesWithMetadata(context.Background(), e.cinder, "cinder.openstack.org/cluster-id", e.clusterID)
+	vols, err := framework.ClusterVolumes(context.Background(), e.cinder, e.clusterID)
 	if err != nil {
 		e.t.Fatalf("%v", err)
 	}
@@ -235,9 +202,7 @@ func (e *env) volumeGone(id string) {
 
 func (e *env) deleteClaim(pvc *corev1.PersistentVolumeClaim) {
 	e.t.Helper()
-	if err := e.s.Kube.CoreV1().PersistentVolumeClaims(e.ns).Delete(context.Background(), pvc.Name, metav1.DeleteOptions{}); err != nil {
-		e.t.Fatalf("delete PVC %s: %v", pvc.Name, err)
-	}
+	framework.DeleteClaim(e.t, e.s.Kube, e.ns, pvc.Name)
 }
 
 // deletePVs removes the PVs of this env's provisioner left at the end (their

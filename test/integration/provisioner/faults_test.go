@@ -79,15 +79,7 @@ func (e *env) checkBoundAndWorking(pvc *corev1.PersistentVolumeClaim) *corev1.Pe
 
 func (e *env) waitBoundWithin(pvc *corev1.PersistentVolumeClaim, timeout time.Duration) *corev1.PersistentVolume {
 	e.t.Helper()
-	var pvName string
-	framework.Eventually(e.t, timeout, "claim "+pvc.Name+" never bound", func(ctx context.Context) (bool, error) {
-		c, err := e.s.Kube.CoreV1().PersistentVolumeClaims(e.ns).Get(ctx, pvc.Name, metav1.GetOptions{})
-		if err != nil {
-			return false, err
-		}
-		pvName = c.Spec.VolumeName
-		return c.Status.Phase == corev1.ClaimBound, nil
-	})
+	pvName := framework.WaitBound(e.t, e.s.Kube, e.ns, pvc.Name, timeout, false)
 	pv, err := e.s.Kube.CoreV1().PersistentVolumes().Get(context.Background(), pvName, metav1.GetOptions{})
 	if err != nil {
 		e.t.Fatalf("get PV %s: %v", pvName, err)

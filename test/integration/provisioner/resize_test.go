@@ -12,7 +12,6 @@ import (
 	storagev1 "k8s.io/api/storage/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/cinder-provisioner/cinder-provisioner/test/integration/framework"
@@ -37,22 +36,7 @@ func (e *env) grow(pvc *corev1.PersistentVolumeClaim, size string) {
 // waitEventOfType waits for an event of type and reason on the claim.
 func (e *env) waitEventOfType(pvc *corev1.PersistentVolumeClaim, typ, reason string) corev1.Event {
 	e.t.Helper()
-	var found corev1.Event
-	sel := fields.Set{"involvedObject.name": pvc.Name, "involvedObject.kind": "PersistentVolumeClaim"}.AsSelector().String()
-	framework.Eventually(e.t, resizeTimeout, "no "+typ+" "+reason+" event on claim "+pvc.Name, func(ctx context.Context) (bool, error) {
-		evs, err := e.s.Kube.CoreV1().Events(e.ns).List(ctx, metav1.ListOptions{FieldSelector: sel})
-		if err != nil {
-			return false, err
-		}
-		for _, ev := range evs.Items {
-			if ev.Reason == reason && ev.Type == typ {
-				found = ev
-				return true, nil
-			}
-		}
-		return false, nil
-	})
-	return found
+	return framework.WaitEvent(e.t, e.s.Kube, e.ns, pvc.Name, typ, reason, resizeTimeout)
 }
 
 func (e *env) cinderVolume(pv *corev1.PersistentVolume) *volumes.Volume {
