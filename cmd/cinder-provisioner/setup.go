@@ -21,6 +21,7 @@ import (
 
 	"github.com/cinder-provisioner/cinder-provisioner/internal/cinder"
 	"github.com/cinder-provisioner/cinder-provisioner/internal/cinder/openstack"
+	"github.com/cinder-provisioner/cinder-provisioner/internal/contract"
 	"github.com/cinder-provisioner/cinder-provisioner/internal/mapper"
 	"github.com/cinder-provisioner/cinder-provisioner/internal/provisioner"
 	"github.com/cinder-provisioner/cinder-provisioner/internal/resizer"
@@ -65,6 +66,8 @@ func setup(ctx context.Context, o *Options, e env) (*app, error) {
 		ExportMethod: o.CinderAPI,
 		Registerer:   registry,
 		UserAgent:    programName + "/" + versionString(),
+		// the waits in flight share one list of this cluster's volumes
+		WaitScope: map[string]string{contract.MetaClusterID: o.ClusterID},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("connect to Cinder (%s from %s): %w", cloud.AuthMode(), source, err)

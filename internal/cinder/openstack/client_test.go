@@ -5,10 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/url"
 	"reflect"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/cinder-provisioner/cinder-provisioner/internal/cinder"
 )
@@ -364,5 +367,56 @@ func TestEveryRequestIsCountedForTheCallersCounter(t *testing.T) {
 	}
 	if n := counter.Calls(); n != 2 {
 		t.Errorf("counted %d requests, want 2 (create and one get)", n)
+	}
+}
+
+// TestWaitsShareOneListInTheirScope: with a WaitScope, a wait polls with a
+// list of the scope's volumes in the statuses it expects (a Python list
+// literal, which Cinder turns into an SQL IN), never with GET; a volume the
+// list misses is confirmed with one GET (404: deleted).
+func TestWaitsShareOneListInTheirScope(t *testing.T) {
+	s := newServer(t, "3.70")
+	var queries []url.Values
+	n := 0
+	s.on("GET /volumes/detail", func(w http.ResponseWriter, r *http.Request) {
+		queries = append(queries, r.URL.Query())
+		status := []string{"creating", "available"}[min(n, 1)]
+		n++
+		reply(w, 200, `{"volumes":[`+inner(volumeJSON("v1", "pvc-1", status))+`]}`)
+	})
+	s.onJSON("GET /volumes/gone", 404, `{"itemNotFound":{"code":404,"message":"gone"}}`)
+	reg := prometheus.NewRegistry()
+	c, err := New(context.Background(), Options{Config: s.noauthConfig(), Registerer: reg, Backoff: fastBackoff, WaitScope: map[string]string{"k": "v"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.wantMV = c.Microversion()
+	ctx := context.Background()
+	v, err := c.WaitForVolumeStatus(ctx, "v1", cinder.StatusAvailable)
+	if err != nil || v.Status != cinder.StatusAvailable || v.ReadAt.IsZero() {
+		t.Fatalf("wait: %+v %v", v, err)
+	}
+	if err := c.WaitForVolumeDeleted(ctx, "gone"); err != nil {
+		t.Fatalf("wait deleted: %v", err)
+	}
+	if len(queries) != 3 {
+		t.Fatalf("%d lists, want 3 (creating, available, the deleted volume's round)", len(queries))
+	}
+	if got := queries[0].Get("status"); got != "['available','creating','downloading','error','error_extending','extending']" {
+		t.Errorf("status filter %q", got)
+	}
+	if got := queries[0].Get("metadata"); got != "{'k':'v'}" {
+		t.Errorf("metadata filter %q", got)
+	}
+	if got := queries[2].Get("status"); got != "['deleting','error_deleting']" {
+		t.Errorf("deletion status filter %q", got)
+	}
+	for _, r := range s.requests() {
+		if r == "GET /volumes/v1" {
+			t.Errorf("a wait in the scope polled with GET: %v", s.requests())
+		}
+	}
+	if counter(reg, "get_volume", "not_found") != 1 {
+		t.Error("the volume missing from the list was not confirmed with one GET")
 	}
 }
