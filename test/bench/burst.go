@@ -144,6 +144,10 @@ func (r *burstResult) print(w io.Writer) {
 		fmt.Fprintf(w, "  floor per volume: create %.3f s, wait %.3f s, export %.3f s, unexport %.3f s, delete %.3f s; Cinder requests %.1f to bind, %.1f to delete\n",
 			f.Steps["create"], f.Steps["wait"], f.Steps["export"], f.Steps["unexport"], f.Steps["delete"], f.CallsBind, f.CallsDelete)
 		fmt.Fprintf(w, "  floor CPU while binding: %s\n  floor CPU while deleting: %s\n", f.BindCPU, f.DeleteCPU)
+		n := float64(r.Claims)
+		fmt.Fprintf(w, "  per claim, ours vs floor: Cinder requests %.1f vs %.1f to bind, %.1f vs %.1f to delete; Cinder CPU %.3f s vs %.3f s to bind, %.3f s vs %.3f s to delete\n",
+			r.CallsProv, f.CallsBind, r.CallsDel, f.CallsDelete,
+			r.BindCPU.group("Cinder")/n, f.BindCPU.group("Cinder")/n, r.DeleteCPU.group("Cinder")/n, f.DeleteCPU.group("Cinder")/n)
 	}
 }
 

@@ -67,7 +67,16 @@ func (r *report) write(doc string) error {
 		fmt.Fprintf(w, "| | cinder-provisioner | floor: same Cinder calls, %d at a time, no Kubernetes | ratio (target ≤ 1.15) |\n|---|---|---|---|\n", p.Workers)
 		if f := p.Floor; f != nil {
 			fmt.Fprintf(w, "| all Bound | %.1f s | %.1f s | **%.2fx** |\n", p.Bind.Seconds(), f.Bind.Seconds(), p.Bind.Seconds()/f.Bind.Seconds())
-			fmt.Fprintf(w, "| all deleted | %.1f s | %.1f s | **%.2fx** |\n\n", p.Delete.Seconds(), f.Delete.Seconds(), p.Delete.Seconds()/f.Delete.Seconds())
+			fmt.Fprintf(w, "| all deleted | %.1f s | %.1f s | **%.2fx** |\n", p.Delete.Seconds(), f.Delete.Seconds(), p.Delete.Seconds()/f.Delete.Seconds())
+			n := float64(p.Claims)
+			perClaim := func(what string, ours, floor float64, unit string) {
+				fmt.Fprintf(w, "| %s per claim | %.3g%s | %.3g%s | %.2fx |\n", what, ours, unit, floor, unit, ours/floor)
+			}
+			perClaim("Cinder requests to bind", p.CallsProv, f.CallsBind, "")
+			perClaim("Cinder requests to delete", p.CallsDel, f.CallsDelete, "")
+			perClaim("Cinder CPU to bind", p.BindCPU.group("Cinder")/n, f.BindCPU.group("Cinder")/n, " s")
+			perClaim("Cinder CPU to delete", p.DeleteCPU.group("Cinder")/n, f.DeleteCPU.group("Cinder")/n, " s")
+			fmt.Fprintln(w)
 		}
 		fmt.Fprintf(w, "Per claim, created → Bound: p50 %.1f s, p95 %.1f s, max %.1f s. Cinder requests per claim: %.1f to provision, %.1f to delete. Leftover volumes after the deletes: %d.\n\n",
 			pct(p.PerClaim, 50), pct(p.PerClaim, 95), pct(p.PerClaim, 100), p.CallsProv, p.CallsDel, p.Leftover)
