@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/gophercloud/gophercloud/v2"
+	"github.com/gophercloud/gophercloud/v2/openstack"
 	"github.com/gophercloud/gophercloud/v2/openstack/blockstorage/noauth"
 	corev1 "k8s.io/api/core/v1"
 	storagev1 "k8s.io/api/storage/v1"
@@ -49,9 +50,12 @@ type bench struct {
 	class    string
 	dir      string // logs
 	bin      string // the provisioner binary
+	// auth is how ours and the floor reach Cinder (noauth or keystone),
+	// cloudConf the provisioner's cloud config for it
+	auth, cloudConf string
 }
 
-func newBench(ctx context.Context, bin string) (*bench, error) {
+func newBench(ctx context.Context, bin, auth string) (*bench, error) {
 	s, err := framework.Up()
 	if err != nil {
 		return nil, fmt.Errorf("local stack: %w", err)
@@ -68,20 +72,15 @@ func newBench(ctx context.Context, bin string) (*bench, error) {
 	if err != nil {
 		return nil, err
 	}
-	pc, err := noauth.NewClient(gophercloud.AuthOptions{Username: "admin", TenantName: s.Cinder.ProjectID})
-	if err != nil {
-		return nil, err
-	}
 	requests := &countingTransport{next: http.DefaultTransport}
-	pc.HTTPClient = http.Client{Transport: requests}
-	sc, err := noauth.NewBlockStorageNoAuthV3(pc, noauth.EndpointOpts{CinderEndpoint: s.Cinder.BaseEndpoint()})
+	sc, cloudConf, err := cinderClient(ctx, s, auth, requests)
 	if err != nil {
 		return nil, err
 	}
 	sc.Microversion = "3.44"
 	id := rand.String(5)
 	b := &bench{
-		s: s, kube: kube, cinder: sc, requests: requests, runID: id, bin: bin,
+		s: s, kube: kube, cinder: sc, requests: requests, runID: id, bin: bin, auth: auth, cloudConf: cloudConf,
 		name:    "bench.cinder-provisioner.io/" + id,
 		cluster: "bench-" + id,
 		ns:      "bench-" + id,
@@ -158,7 +157,7 @@ func (b *bench) start(cfg config, label string, workers int) (*proc, error) {
 	}
 	args := framework.ProvisionerArgs{
 		Kubeconfig:      b.s.Kubeconfig,
-		CloudConfig:     b.s.CloudConf,
+		CloudConfig:     b.cloudConf,
 		Name:            b.name,
 		ClusterID:       b.cluster,
 		SecretNamespace: b.ns,
@@ -337,4 +336,41 @@ type countingTransport struct {
 func (c *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	c.n.Add(1)
 	return c.next.RoundTrip(r)
+}
+
+// cinderClient is the floor's (and the bench's own) Cinder client, counting
+// its requests, with the same auth as the provisioner's cloud config it
+// returns: noauth straight to cinder-api, or Keystone, whose catalog names
+// the endpoint and whose token the client reuses, as the provisioner does.
+func cinderClient(ctx context.Context, s *framework.Stack, auth string, requests *countingTransport) (*gophercloud.ServiceClient, string, error) {
+	switch auth {
+	case "noauth":
+		pc, err := noauth.NewClient(gophercloud.AuthOptions{Username: "admin", TenantName: s.Cinder.ProjectID})
+		if err != nil {
+			return nil, "", err
+		}
+		pc.HTTPClient = http.Client{Transport: requests}
+		sc, err := noauth.NewBlockStorageNoAuthV3(pc, noauth.EndpointOpts{CinderEndpoint: s.Cinder.BaseEndpoint()})
+		return sc, s.CloudConf, err
+	case "keystone":
+		conf := s.Env["CLOUD_CONFIG_KEYSTONE"]
+		if conf == "" || s.Keystone.AuthURL == "" {
+			return nil, "", fmt.Errorf("-auth keystone: the local stack runs without Keystone (CLOUD_CONFIG_KEYSTONE unset)")
+		}
+		pc, err := openstack.NewClient(s.Keystone.AuthURL)
+		if err != nil {
+			return nil, "", err
+		}
+		pc.HTTPClient = http.Client{Transport: requests}
+		err = openstack.Authenticate(ctx, pc, gophercloud.AuthOptions{
+			IdentityEndpoint: s.Keystone.AuthURL, Username: s.Keystone.Username, Password: s.Keystone.Password,
+			TenantName: s.Keystone.ProjectName, DomainName: s.Keystone.DomainName, AllowReauth: true,
+		})
+		if err != nil {
+			return nil, "", fmt.Errorf("keystone: %w", err)
+		}
+		sc, err := openstack.NewBlockStorageV3(pc, gophercloud.EndpointOpts{Region: s.Keystone.Region})
+		return sc, conf, err
+	}
+	return nil, "", fmt.Errorf("-auth %q: want noauth or keystone", auth)
 }

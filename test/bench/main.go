@@ -44,6 +44,7 @@ type config struct {
 	doc         string
 	binary      string
 	pin         bool
+	auth        string
 	timeout     time.Duration
 }
 
@@ -61,6 +62,7 @@ func main() {
 	flag.StringVar(&extra, "provisioner-args", "", "more provisioner flags, space-separated")
 	flag.StringVar(&only, "only", "p1,p2,p3", "parts to run")
 	flag.StringVar(&cfg.binary, "provisioner-binary", "", "provisioner binary (empty: _output/bin/cinder-provisioner, as make build writes it)")
+	flag.StringVar(&cfg.auth, "auth", "keystone", "how ours and the floor reach Cinder: keystone (tokens from Keystone, the usual deployment) or noauth")
 	flag.BoolVar(&cfg.pin, "pin", false, "Cinder on CPU 0, Kubernetes, the provisioner and the bench on CPU 1 (as separate machines would be); reset at the end")
 	flag.StringVar(&cfg.doc, "doc", "docs/performance.md", "report to rewrite between its markers (empty: none)")
 	flag.DurationVar(&cfg.timeout, "timeout", 40*time.Minute, "bound of the whole run")
@@ -99,7 +101,7 @@ func runWithin(cfg config) error {
 }
 
 func run(ctx context.Context, cfg config) error {
-	b, err := newBench(ctx, cfg.binary)
+	b, err := newBench(ctx, cfg.binary, cfg.auth)
 	if err != nil {
 		return err
 	}
@@ -110,7 +112,7 @@ func run(ctx context.Context, cfg config) error {
 		}
 		defer unpinStack()
 	}
-	rep := &report{Started: time.Now(), Command: "make bench" + argsSuffix(), Machine: machine(), Pinned: cfg.pin}
+	rep := &report{Started: time.Now(), Command: "make bench" + argsSuffix(), Machine: machine(), Pinned: cfg.pin, Auth: cfg.auth}
 	rep.Defaults = b.defaults(cfg)
 
 	if cfg.only["p1"] {

@@ -23,6 +23,7 @@ type report struct {
 	Machine           string
 	Defaults          map[string]string
 	Pinned            bool
+	Auth              string
 	P1                *latencyResult
 	P2                *burstResult
 	Sweep             []*burstResult
@@ -48,9 +49,9 @@ func (r *report) write(doc string) error {
 	if r.Pinned {
 		cpus = "pinned (-pin): Cinder's processes on CPU 0; kube-apiserver, etcd, kube-controller-manager, the provisioner and the bench on CPU 1"
 	}
-	fmt.Fprintf(w, "Run of %s UTC on %s (%s; %s), %.0f min; `%s`. Provisioner defaults: %s.\n\n",
+	fmt.Fprintf(w, "Run of %s UTC on %s (%s; %s; ours and the floor reach Cinder through %s), %.0f min; `%s`. Provisioner defaults: %s.\n\n",
 		r.Started.UTC().Format("2006-01-02 15:04"), r.Machine, "local stack: Cinder tgtfile backend, kube-apiserver, kube-controller-manager, etcd on 127.0.0.1",
-		cpus, r.Finished.Sub(r.Started).Minutes(), r.Command, formatDefaults(r.Defaults))
+		cpus, authWords(r.Auth), r.Finished.Sub(r.Started).Minutes(), r.Command, formatDefaults(r.Defaults))
 	if p := r.P1; p != nil {
 		fmt.Fprintf(w, "### P1 latency: %d claims one after another\n\n", p.Claims)
 		fmt.Fprintf(w, "PVC created → Bound: **p50 %.2f s**, p95 %.2f s, max %.2f s (target: median ≤ 1.0 s). Cinder requests per claim: p50 %.0f.\n\n",
@@ -167,4 +168,11 @@ func phaseSource(ph string) string {
 
 func formatDefaults(d map[string]string) string {
 	return joinSorted(d, " ", func(k, v string) string { return fmt.Sprintf("--%s=%s", k, v) })
+}
+
+func authWords(auth string) string {
+	if auth == "keystone" {
+		return "Keystone (a token, reused)"
+	}
+	return "noauth"
 }
