@@ -138,7 +138,8 @@ func (f *Fake) CreateSnapshot(ctx context.Context, req cinder.SnapshotRequest) (
 	return out, nil
 }
 
-// ListSnapshots implements cinder.Client.
+// ListSnapshots implements cinder.Client. Each snapshot listed advances
+// as one GetSnapshot poll would advance it.
 func (f *Fake) ListSnapshots(ctx context.Context, filter cinder.SnapshotFilter) (out []cinder.Snapshot, err error) {
 	call := &Call{Op: OpListSnapshots, VolumeID: filter.VolumeID, Name: filter.Name}
 	err = f.do(ctx, levelCall, call, func() error {
@@ -148,6 +149,9 @@ func (f *Fake) ListSnapshots(ctx context.Context, filter cinder.SnapshotFilter) 
 		for _, id := range f.sources.order {
 			s, ok := f.sources.snapshots[id]
 			if !ok || filter.Name != "" && s.Name != filter.Name || filter.VolumeID != "" && s.VolumeID != filter.VolumeID {
+				continue
+			}
+			if !f.advanceSnapshotLocked(s) { // a list is a poll too
 				continue
 			}
 			out = append(out, copySnapshot(s))
