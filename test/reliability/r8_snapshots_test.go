@@ -38,7 +38,9 @@ func TestR8Snapshots(t *testing.T) {
 	if _, err := snaps.SnapshotV1().VolumeSnapshotClasses().Create(ctx, vsc, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = snaps.SnapshotV1().VolumeSnapshotClasses().Delete(context.Background(), vsc.Name, metav1.DeleteOptions{}) })
+	t.Cleanup(func() {
+		_ = snaps.SnapshotV1().VolumeSnapshotClasses().Delete(context.Background(), vsc.Name, metav1.DeleteOptions{})
+	})
 	class := e.storageClass(nil)
 	nClaims, perClaim, nKills := pick(4, 2), pick(5, 3), pick(6, 3)
 	start := time.Now()

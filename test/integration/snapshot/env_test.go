@@ -92,7 +92,9 @@ func (e *env) storageClass() string {
 	if _, err := e.s.Kube.StorageV1().StorageClasses().Create(context.Background(), sc, metav1.CreateOptions{}); err != nil {
 		e.t.Fatal(err)
 	}
-	e.t.Cleanup(func() { _ = e.s.Kube.StorageV1().StorageClasses().Delete(context.Background(), sc.Name, metav1.DeleteOptions{}) })
+	e.t.Cleanup(func() {
+		_ = e.s.Kube.StorageV1().StorageClasses().Delete(context.Background(), sc.Name, metav1.DeleteOptions{})
+	})
 	return sc.Name
 }
 
@@ -102,7 +104,9 @@ func (e *env) snapshotClass(policy snapv1.DeletionPolicy) string {
 	if _, err := e.snaps.SnapshotV1().VolumeSnapshotClasses().Create(context.Background(), c, metav1.CreateOptions{}); err != nil {
 		e.t.Fatal(err)
 	}
-	e.t.Cleanup(func() { _ = e.snaps.SnapshotV1().VolumeSnapshotClasses().Delete(context.Background(), c.Name, metav1.DeleteOptions{}) })
+	e.t.Cleanup(func() {
+		_ = e.snaps.SnapshotV1().VolumeSnapshotClasses().Delete(context.Background(), c.Name, metav1.DeleteOptions{})
+	})
 	return c.Name
 }
 
