@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	snapv1 "github.com/kubernetes-csi/external-snapshotter/client/v8/apis/volumesnapshot/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -194,7 +195,12 @@ func (s *Snapshotter) converge(ctx context.Context, c *snapv1.VolumeSnapshotCont
 		case cinder.SnapshotErrorDeleting:
 			return result{out: retry, on: on, reason: ReasonDeleteFailed,
 				message: fmt.Sprintf("Cinder snapshot %s is error_deleting: an admin must reset its state (cinder snapshot-reset-state) before it can go", mine[i].ID)}
-		default: // creating, deleting
+		case cinder.SnapshotCreating:
+			if res, stuck := s.stuck(&mine[i], on); stuck {
+				return res
+			}
+			pending = true
+		default: // deleting
 			pending = true
 		}
 	}
@@ -265,4 +271,15 @@ func cinderFailure(on *corev1.ObjectReference, what string, err error, invalid s
 		res.reason = ReasonCinderRejected
 	}
 	return res
+}
+
+// stuck reports a snapshot creating for longer than s.stale: nothing but
+// an admin's reset (to error) moves it; the pass is retried with backoff.
+func (s *Snapshotter) stuck(snap *cinder.Snapshot, on *corev1.ObjectReference) (result, bool) {
+	if snap.CreatedAt.IsZero() || s.now().Sub(snap.CreatedAt) < s.stale {
+		return result{}, false
+	}
+	return result{out: retry, on: on, reason: ReasonSnapshotStuck,
+		message: fmt.Sprintf("Cinder snapshot %s has been creating since %s (cinder-api stopped mid-request?); Cinder neither finishes nor deletes it: an admin must reset it (openstack snapshot set --state error %s), then it is deleted and a new one made",
+			snap.ID, snap.CreatedAt.UTC().Format(time.RFC3339), snap.ID)}, true
 }

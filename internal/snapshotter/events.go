@@ -36,6 +36,11 @@ const (
 	// is not the source claim's (or a Cinder snapshot found by name was
 	// taken of another volume or VolumeSnapshot): nothing is done with it.
 	ReasonContentMismatch = "SnapshotContentMismatch"
+	// ReasonSnapshotStuck: a Cinder snapshot of ours has been creating for
+	// longer than StaleCreating (cinder-api died mid-request): Cinder
+	// neither finishes nor deletes it until an admin resets its status;
+	// then it is deleted and a new one made.
+	ReasonSnapshotStuck = "CinderSnapshotStuck"
 	// ReasonDeleteFailed: the Cinder snapshot cannot be deleted
 	// (error_deleting, or Cinder refuses); the content stays, retried.
 	ReasonDeleteFailed = "CinderSnapshotDeleteFailed"

@@ -73,7 +73,7 @@ func newEnv(t *testing.T) *env {
 // snapshotter is a new Snapshotter on the env's clients: a restarted
 // process (kill -9) has nothing but what Kubernetes and Cinder hold.
 func (e *env) snapshotter() *Snapshotter {
-	s, err := New(Config{Cinder: e.cinder, Kube: e.kube, Snapshots: e.snaps, Recorder: e.recorder, Name: testName, ClusterID: "c1"})
+	s, err := New(Config{Cinder: e.cinder, Kube: e.kube, Snapshots: e.snaps, Recorder: e.recorder, Name: testName, ClusterID: "c1", Now: e.cinder.Now})
 	if err != nil {
 		e.t.Fatal(err)
 	}

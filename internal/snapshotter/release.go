@@ -99,7 +99,12 @@ func (s *Snapshotter) deleteSnapshots(ctx context.Context, c *snapv1.VolumeSnaps
 				return nil, cinderFailure(on, "delete Cinder snapshot "+snap.ID, err, ReasonDeleteFailed), false
 			}
 			pending = true
-		default: // creating (deleted once available), deleting
+		case snap.Status == cinder.SnapshotCreating:
+			if res, stuck := s.stuck(&snap, on); stuck {
+				return nil, res, false
+			}
+			pending = true // deleted once available
+		default: // deleting
 			pending = true
 		}
 	}

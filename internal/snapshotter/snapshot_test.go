@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	snapv1 "github.com/kubernetes-csi/external-snapshotter/client/v8/apis/volumesnapshot/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -217,5 +218,38 @@ func conflictOnce() func(action k8stesting.Action) (bool, runtime.Object, error)
 		}
 		done = true
 		return true, nil, apierrors.NewConflict(snapv1.Resource("volumesnapshotcontents"), "x", errors.New("the object has been modified"))
+	}
+}
+
+// A snapshot left creating for ever (cinder-api killed between its insert
+// and its cast) is a Warning, not a second snapshot; once an admin resets
+// it to error it is deleted and one new snapshot is made.
+func TestSnapshotStuckCreating(t *testing.T) {
+	e := newEnv(t)
+	e.cinder.SetSnapshotFinalStatus(cinder.SnapshotCreating)
+	vs := e.volumeSnapshot("snap", testClass)
+	e.until("s/"+testNS+"/snap", contentCreated, 1)
+	key := "c/" + contentName(vs)
+	if res := e.pass(key); res.out != inProgress {
+		t.Fatalf("first pass %s", res.out)
+	}
+	if res := e.pass(key); res.out != inProgress {
+		t.Errorf("young creating snapshot: %s, want in_progress", res.out)
+	}
+	e.cinder.Advance(3 * time.Minute)
+	if res := e.pass(key); res.out != retry || res.reason != ReasonSnapshotStuck {
+		t.Fatalf("stale creating snapshot: %s %s, want retry %s", res.out, res.reason, ReasonSnapshotStuck)
+	}
+	if n := len(e.cinder.Snapshots()); n != 1 {
+		t.Fatalf("%d snapshots, want the stuck one only", n)
+	}
+	stuck := e.cinder.Snapshots()[0].ID
+	if err := e.cinder.SetSnapshotStatus(stuck, cinder.SnapshotError); err != nil { // the admin's reset
+		t.Fatal(err)
+	}
+	e.cinder.SetSnapshotFinalStatus(cinder.SnapshotAvailable)
+	e.until(key, ready, 6)
+	if s := e.live(); len(s) != 1 || s[0].ID == stuck {
+		t.Errorf("snapshots %v, want one new one", s)
 	}
 }

@@ -39,6 +39,7 @@ const (
 	defaultBaseDelay    = time.Second
 	defaultMaxDelay     = 5 * time.Minute
 	defaultResync       = 10 * time.Minute
+	defaultStale        = 2 * time.Minute
 )
 
 // Config configures New.
@@ -67,6 +68,13 @@ type Config struct {
 	Resync time.Duration
 	// Metrics counts pass outcomes (nil: none).
 	Metrics *Metrics
+	// StaleCreating is how long a Cinder snapshot may stay creating before
+	// a Warning says it is stuck (default 2 min): cinder-api killed between
+	// its database insert and its cast to cinder-volume leaves one creating
+	// for ever, which only an admin can reset. Only an Event depends on it.
+	StaleCreating time.Duration
+	// Now is the clock StaleCreating is measured with (default time.Now).
+	Now func() time.Time
 }
 
 // Snapshotter is the snapshot controller.
@@ -83,6 +91,8 @@ type Snapshotter struct {
 	limiter      workqueue.TypedRateLimiter[string]
 	resync       time.Duration
 	metrics      *Metrics
+	stale        time.Duration
+	now          func() time.Time
 
 	// set by Run
 	classes  snaplisters.VolumeSnapshotClassLister
@@ -112,6 +122,13 @@ func New(cfg Config) (*Snapshotter, error) {
 		cinder: cfg.Cinder, kube: cfg.Kube, snaps: cfg.Snapshots, recorder: cfg.Recorder,
 		name: cfg.Name, clusterID: cfg.ClusterID, workers: cfg.Workers, passTimeout: cfg.PassTimeout,
 		pollInterval: cfg.PollInterval, limiter: cfg.RateLimiter, resync: cfg.Resync, metrics: cfg.Metrics,
+		stale: cfg.StaleCreating, now: cfg.Now,
+	}
+	if s.stale <= 0 {
+		s.stale = defaultStale
+	}
+	if s.now == nil {
+		s.now = time.Now
 	}
 	if s.workers <= 0 {
 		s.workers = 1

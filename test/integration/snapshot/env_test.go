@@ -264,6 +264,10 @@ func (e *env) cleanupSnapshots() {
 		return
 	}
 	for _, s := range all {
+		if s.Status == "creating" { // stuck: only a reset lets it go
+			body := map[string]any{"os-reset_status": map[string]any{"status": "error"}}
+			_, _ = e.cinder.Post(ctx, e.cinder.ServiceURL("snapshots", s.ID, "action"), body, nil, &gophercloud.RequestOpts{OkCodes: []int{202}})
+		}
 		_ = snapshots.Delete(ctx, e.cinder, s.ID).ExtractErr()
 	}
 	deadline := time.Now().Add(timeout)
@@ -373,4 +377,49 @@ func (e *env) expectPattern(pv *corev1.PersistentVolume, p pattern, want bool, w
 
 func isPost(suffix string) func(framework.ProxyRequest) bool {
 	return func(r framework.ProxyRequest) bool { return r.Method == "POST" && strings.HasSuffix(r.Path, suffix) }
+}
+
+// resetStuck waits (at most max) until every VolumeSnapshot is ready or
+// has a CinderSnapshotStuck Warning; for each of the latter it resets the
+// Cinder snapshots of its content that are creating to error, as an admin
+// would (os-reset_status). It returns how many it reset.
+func (e *env) resetStuck(vss []*snapv1.VolumeSnapshot, max time.Duration) int {
+	e.t.Helper()
+	ctx := context.Background()
+	resets := 0
+	done := map[string]bool{}
+	for end := time.Now().Add(max); time.Now().Before(end) && len(done) < len(vss); time.Sleep(2 * time.Second) {
+		for _, vs := range vss {
+			if done[vs.Name] {
+				continue
+			}
+			got, err := e.snaps.SnapshotV1().VolumeSnapshots(e.ns).Get(ctx, vs.Name, metav1.GetOptions{})
+			if err == nil && got.Status != nil && got.Status.ReadyToUse != nil && *got.Status.ReadyToUse {
+				done[vs.Name] = true
+				continue
+			}
+			stuck := false
+			for _, w := range e.warnings("VolumeSnapshot", vs.Name) {
+				stuck = stuck || strings.Contains(w, "/CinderSnapshotStuck:")
+			}
+			if !stuck {
+				continue
+			}
+			all, err := e.cinderSnapshots(ctx)
+			if err != nil {
+				continue
+			}
+			for _, s := range all {
+				if s.Name == "snapcontent-"+string(vs.UID) && s.Status == "creating" {
+					body := map[string]any{"os-reset_status": map[string]any{"status": "error"}}
+					if _, err := e.cinder.Post(ctx, e.cinder.ServiceURL("snapshots", s.ID, "action"), body, nil, &gophercloud.RequestOpts{OkCodes: []int{202}}); err != nil {
+						e.t.Fatalf("reset snapshot %s: %v", s.ID, err)
+					}
+					resets++
+				}
+			}
+			done[vs.Name] = true
+		}
+	}
+	return resets
 }
