@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gophercloud/gophercloud/v2"
 	"github.com/gophercloud/gophercloud/v2/openstack/blockstorage/v3/snapshots"
 	snapv1 "github.com/kubernetes-csi/external-snapshotter/client/v8/apis/volumesnapshot/v1"
 	snapclient "github.com/kubernetes-csi/external-snapshotter/client/v8/clientset/versioned"
@@ -88,6 +89,7 @@ func TestR8Snapshots(t *testing.T) {
 		}
 	}
 	faultsEnd := time.Now()
+	resets := r8ResetStuck(e, snaps, vss, 5*time.Minute)
 
 	// every VolumeSnapshot ready, with exactly one Cinder snapshot
 	var recover time.Duration
@@ -164,7 +166,7 @@ func TestR8Snapshots(t *testing.T) {
 	results.add(row{
 		scenario: "R8 snapshots",
 		load:     fmt.Sprintf("%d VolumeSnapshots of %d bound claims (Delete policy), then all deleted; %d never ready, %d without a Cinder snapshot", total, nClaims, notReady, missing),
-		faults:   fmt.Sprintf("%d × kill -9 at random moments of the burst; cinder-api down 30 s in its middle", kills),
+		faults:   fmt.Sprintf("%d × kill -9 at random moments of the burst; cinder-api down 30 s in its middle (%d Cinder snapshots it left creating, reset by the admin after a CinderSnapshotStuck Warning)", kills, resets),
 		bound:    o.bound, claims: o.live, leaked: o.leaked + leftSnaps, wronglyDeleted: o.wronglyDeleted, double: o.double + double,
 		events:   fmt.Sprintf("%d Warning Events from snapshot-controller over %d VolumeSnapshots", warnings, total),
 		recover:  fmt.Sprintf("all ready %.0fs after the faults", recover.Seconds()),
@@ -218,7 +220,12 @@ func r8Cleanup(e *env, snaps snapclient.Interface) {
 	}
 	for _, ids := range left {
 		for _, id := range ids {
-			_ = snapshots.Delete(ctx, e.cinder, strings.Fields(id)[0]).ExtractErr()
+			f := strings.Fields(id)
+			if len(f) == 2 && f[1] == "creating" { // stuck: only a reset lets it go
+				body := map[string]any{"os-reset_status": map[string]any{"status": "error"}}
+				_, _ = e.cinder.Post(ctx, e.cinder.ServiceURL("snapshots", f[0], "action"), body, nil, &gophercloud.RequestOpts{OkCodes: []int{202}})
+			}
+			_ = snapshots.Delete(ctx, e.cinder, f[0]).ExtractErr()
 		}
 	}
 	for end := time.Now().Add(2 * time.Minute); time.Now().Before(end); time.Sleep(time.Second) {
@@ -226,4 +233,45 @@ func r8Cleanup(e *env, snaps snapclient.Interface) {
 			return
 		}
 	}
+}
+
+// r8ResetStuck plays the admin: each VolumeSnapshot not ready that has a
+// CinderSnapshotStuck Warning gets its creating Cinder snapshots reset to
+// error (os-reset_status). It waits at most max for every VolumeSnapshot
+// to be ready or stuck, and returns how many it reset.
+func r8ResetStuck(e *env, snaps snapclient.Interface, vss []*snapv1.VolumeSnapshot, max time.Duration) int {
+	ctx := context.Background()
+	resets := 0
+	done := map[string]bool{}
+	for end := time.Now().Add(max); time.Now().Before(end) && len(done) < len(vss); time.Sleep(2 * time.Second) {
+		for _, vs := range vss {
+			if done[vs.Name] {
+				continue
+			}
+			got, err := snaps.SnapshotV1().VolumeSnapshots(e.ns).Get(ctx, vs.Name, metav1.GetOptions{})
+			if err == nil && got.Status != nil && got.Status.ReadyToUse != nil && *got.Status.ReadyToUse {
+				done[vs.Name] = true
+				continue
+			}
+			sel := fields.Set{"involvedObject.name": vs.Name, "involvedObject.kind": "VolumeSnapshot", "reason": "CinderSnapshotStuck"}.AsSelector().String()
+			evs, err := e.s.Kube.CoreV1().Events(e.ns).List(ctx, metav1.ListOptions{FieldSelector: sel})
+			if err != nil || len(evs.Items) == 0 {
+				continue
+			}
+			left, err := r8Snapshots(ctx, e)
+			if err != nil {
+				continue
+			}
+			for _, id := range left["snapcontent-"+string(vs.UID)] {
+				if f := strings.Fields(id); len(f) == 2 && f[1] == "creating" {
+					body := map[string]any{"os-reset_status": map[string]any{"status": "error"}}
+					if _, err := e.cinder.Post(ctx, e.cinder.ServiceURL("snapshots", f[0], "action"), body, nil, &gophercloud.RequestOpts{OkCodes: []int{202}}); err == nil {
+						resets++
+					}
+				}
+			}
+			done[vs.Name] = true
+		}
+	}
+	return resets
 }
