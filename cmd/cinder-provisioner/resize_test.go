@@ -56,7 +56,7 @@ func TestSnapshotterIsWiredAndCanBeTurnedOff(t *testing.T) {
 		if err := o.Validate(); err != nil {
 			t.Fatal(err)
 		}
-		a, err := newApp(ctx, o, cinderfake.New(), fake.NewClientset(), nil, snapfake.NewSimpleClientset(), prometheus.NewRegistry())
+		a, err := newApp(ctx, o, cinderfake.New(), fake.NewClientset(), nil, snapfake.NewSimpleClientset(), prometheus.NewRegistry()) //nolint:staticcheck // client/v8 generates no apply configurations, so its fake has no NewClientset
 		if err != nil {
 			t.Fatalf("newApp: %v", err)
 		}

@@ -64,7 +64,7 @@ func newEnv(t *testing.T) *env {
 		Spec: corev1.PersistentVolumeSpec{ClaimRef: &corev1.ObjectReference{Namespace: testNS, Name: "data", UID: "claim-uid"}},
 	}
 	class := &snapv1.VolumeSnapshotClass{ObjectMeta: metav1.ObjectMeta{Name: testClass}, Driver: testName, DeletionPolicy: snapv1.VolumeSnapshotContentDelete}
-	e := &env{t: t, cinder: f, kube: kubefake.NewClientset(claim, pv), snaps: snapfake.NewSimpleClientset(class),
+	e := &env{t: t, cinder: f, kube: kubefake.NewClientset(claim, pv), snaps: snapfake.NewSimpleClientset(class), //nolint:staticcheck // client/v8 generates no apply configurations, so its fake has no NewClientset
 		recorder: record.NewFakeRecorder(100), volumeID: v.ID, pv: pv}
 	e.s = e.snapshotter()
 	return e
