@@ -16,14 +16,14 @@ trap 'rc=$?; [ $rc = 0 ] || log "FAILED (exit $rc)${step_log:+; log: $step_log}"
 log "1/7 building the provisioner"
 step_log=$DEMO/build.log
 : > "$step_log"
-progress_run "1/6 building the provisioner" "$step_log" make -s build || die "build failed; see $step_log"
+progress_run "1/7 building the provisioner" "$step_log" make -s build || die "build failed; see $step_log"
 
 log "2/7 bringing up the local stack (Cinder + Kubernetes on 127.0.0.1; the first run installs Cinder and builds Kubernetes: 10 to 20 min)"
 step_log=$DEMO/local-up.log
 : > "$step_log"
 # the ticker repeats local-up.sh's latest line (which package is being
 # installed, which Kubernetes package compiled) at least every 15 s
-progress_run "2/6 local stack" "$step_log" bash hack/local-up.sh || die "local stack failed; see $step_log"
+progress_run "2/7 local stack" "$step_log" bash hack/local-up.sh || die "local stack failed; see $step_log"
 set -a; source "$OUT/env"; set +a
 K() { "$KUBECTL" --kubeconfig "$KUBECONFIG" "$@"; }
 cinder() { curl -sf -H "X-Auth-Token: $CINDER_TOKEN" -H "OpenStack-API-Version: volume 3.54" "$CINDER_ENDPOINT/$1"; }
