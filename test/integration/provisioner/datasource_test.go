@@ -251,7 +251,7 @@ func TestRestoreFromVolumeSnapshot(t *testing.T) {
 			"volumeSnapshotRef": map[string]any{"name": "snap", "namespace": e.ns, "uid": string(vs.GetUID())},
 		},
 	}}
-	content, err = dyn.Resource(gvrSnapshotContent).Create(ctx, content, metav1.CreateOptions{})
+	_, err = dyn.Resource(gvrSnapshotContent).Create(ctx, content, metav1.CreateOptions{})
 	if err != nil {
 		t.Fatalf("create VolumeSnapshotContent: %v", err)
 	}
