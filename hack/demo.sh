@@ -13,22 +13,22 @@ mkdir -p "$DEMO"
 step_log=""
 trap 'rc=$?; [ $rc = 0 ] || log "FAILED (exit $rc)${step_log:+; log: $step_log}"' EXIT
 
-log "1/6 building the provisioner"
+log "1/7 building the provisioner"
 step_log=$DEMO/build.log
 : > "$step_log"
-progress_run "1/6 building the provisioner" "$step_log" make -s build || die "build failed; see $step_log"
+progress_run "1/7 building the provisioner" "$step_log" make -s build || die "build failed; see $step_log"
 
-log "2/6 bringing up the local stack (Cinder + Kubernetes on 127.0.0.1; the first run installs Cinder and builds Kubernetes: 10 to 20 min)"
+log "2/7 bringing up the local stack (Cinder + Kubernetes on 127.0.0.1; the first run installs Cinder and builds Kubernetes: 10 to 20 min)"
 step_log=$DEMO/local-up.log
 : > "$step_log"
 # the ticker repeats local-up.sh's latest line (which package is being
 # installed, which Kubernetes package compiled) at least every 15 s
-progress_run "2/6 local stack" "$step_log" bash hack/local-up.sh || die "local stack failed; see $step_log"
+progress_run "2/7 local stack" "$step_log" bash hack/local-up.sh || die "local stack failed; see $step_log"
 set -a; source "$OUT/env"; set +a
 K() { "$KUBECTL" --kubeconfig "$KUBECONFIG" "$@"; }
 cinder() { curl -sf -H "X-Auth-Token: $CINDER_TOKEN" -H "OpenStack-API-Version: volume 3.54" "$CINDER_ENDPOINT/$1"; }
 
-log "3/6 starting cinder-provisioner (log: $DEMO/provisioner.log)"
+log "3/7 starting cinder-provisioner (log: $DEMO/provisioner.log)"
 step_log=$DEMO/provisioner.log
 K create namespace cinder-provisioner --dry-run=client -o yaml | K apply -f - >/dev/null
 if running "$DEMO/provisioner.pid"; then
@@ -47,7 +47,7 @@ else
   log "cinder-provisioner started (pid $(cat "$DEMO/provisioner.pid")), metrics on http://127.0.0.1:18080/metrics"
 fi
 
-log "4/6 applying examples/local (StorageClasses and claims, one of them raw block)"
+log "4/7 applying examples/local (StorageClasses and claims, one of them raw block)"
 step_log=$DEMO/apply.log
 if K get namespace cinder-demo >/dev/null 2>&1; then
   log "removing the previous run's claims first"
@@ -59,7 +59,7 @@ fi
 K apply -f examples/local/storageclasses.yaml -f examples/local/claims.yaml >> "$step_log" 2>&1 || die "kubectl apply failed; see $step_log"
 t0=$(date +%s%N)
 
-log "5/6 waiting for the iSCSI claims to be Bound"
+log "5/7 waiting for the iSCSI claims to be Bound"
 step_log=$DEMO/provisioner.log
 bound() { [ "$(K -n cinder-demo get pvc "$1" -o jsonpath='{.status.phase}')" = Bound ]; }
 for c in web-data db-data raw-block; do
@@ -107,7 +107,25 @@ echo
 for r in "${refusals[@]}"; do echo "  $r"; done
 echo
 
-log "6/6 deleting claim web-data: its PV, export, CHAP Secret and Cinder volume go"
+log "6/7 snapshotting claim db-data and restoring it into claim db-restored (examples/local/snapshot.yaml)"
+step_log=$DEMO/apply.log
+if K get crd volumesnapshots.snapshot.storage.k8s.io >/dev/null 2>&1; then
+  K apply -f examples/local/snapshot.yaml >> "$step_log" 2>&1 || die "kubectl apply failed; see $step_log"
+  ready() { [ "$(K -n cinder-demo get volumesnapshot db-data-snap -o jsonpath='{.status.readyToUse}')" = true ]; }
+  wait_for 120 "VolumeSnapshot db-data-snap readyToUse" ready \
+    || die "VolumeSnapshot db-data-snap not ready: $(K -n cinder-demo describe volumesnapshot db-data-snap | tail -5)"
+  content=$(K -n cinder-demo get volumesnapshot db-data-snap -o jsonpath='{.status.boundVolumeSnapshotContentName}')
+  snap=$(K get volumesnapshotcontent "$content" -o jsonpath='{.status.snapshotHandle}')
+  log "VolumeSnapshot db-data-snap is readyToUse: content $content, Cinder snapshot $snap ($(cinder snapshots/$snap | python3 -c 'import json,sys; s=json.load(sys.stdin)["snapshot"]; print(s["status"], str(s["size"]) + " GiB of volume", s["volume_id"])'))"
+  wait_for 120 "claim db-restored" bound db-restored \
+    || die "claim db-restored not Bound: $(K -n cinder-demo describe pvc db-restored | tail -5)"
+  rvol=$(K get pv "$(K -n cinder-demo get pvc db-restored -o jsonpath='{.spec.volumeName}')" -o jsonpath='{.metadata.annotations.cinder\.openstack\.org/volume-id}')
+  log "claim db-restored is Bound to Cinder volume $rvol, made from snapshot $(cinder volumes/$rvol | python3 -c 'import json,sys; print(json.load(sys.stdin)["volume"]["snapshot_id"])')"
+else
+  log "skipped: the snapshot CRDs are not installed (LOCAL_SNAPSHOTS=0)"
+fi
+
+log "7/7 deleting claim web-data: its PV, export, CHAP Secret and Cinder volume go"
 vol=$(K get pv "$(K -n cinder-demo get pvc web-data -o jsonpath='{.spec.volumeName}')" -o jsonpath='{.metadata.annotations.cinder\.openstack\.org/volume-id}')
 K -n cinder-demo delete pvc web-data --wait=false >/dev/null
 gone() { [ "$(curl -s -o /dev/null -w '%{http_code}' -H "X-Auth-Token: $CINDER_TOKEN" "$CINDER_ENDPOINT/volumes/$vol")" = 404 ]; }

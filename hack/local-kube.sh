@@ -2,7 +2,9 @@
 # local-kube.sh - a real Kubernetes control plane on 127.0.0.1 only: etcd,
 # kube-apiserver and kube-controller-manager (PV binder, expander, protection
 # controllers) built from the Go module proxy at pinned versions
-# (hack/build-kube.sh, cached per version). No kubelet, scheduler or runtime:
+# (hack/build-kube.sh, cached per version), and external-snapshotter's
+# snapshot-controller with the snapshot CRDs (hack/local-snapshot.sh). No
+# kubelet, scheduler or runtime:
 # Pods never run. Idempotent: re-running only starts what is not running.
 # Writes $LOCAL_OUT/kubeconfig (admin). Stop: local-kube-down.sh
 #
@@ -112,6 +114,12 @@ start kube-controller-manager "$KUBE_BIN/kube-controller-manager" \
   --pvclaimbinder-sync-period 2s --v=1
 sleep 0.5
 running "$KLAB/run/kube-controller-manager.pid" || die "kube-controller-manager exited; see $KLAB/log/kube-controller-manager.log"
+
+# ------------------------------------------------------------ snapshots
+# external-snapshotter's snapshot-controller and CRDs (LOCAL_SNAPSHOTS=0: not)
+if [ "${LOCAL_SNAPSHOTS:-1}" != 0 ]; then
+  KUBE_LAB=$KLAB bash "$(dirname "$0")/local-snapshot.sh"
+fi
 
 cp "$KLAB/kubeconfig" "$OUT/kubeconfig"
 log "READY: https://127.0.0.1:$APISERVER_PORT (kubeconfig $OUT/kubeconfig, kubectl $OUT/kubectl)"

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 
+	snapclient "github.com/kubernetes-csi/external-snapshotter/client/v8/clientset/versioned"
 	"k8s.io/client-go/dynamic"
 )
 
@@ -19,4 +20,18 @@ func newDynamicClient(o *Options) (dynamic.Interface, error) {
 		return nil, fmt.Errorf("kubernetes dynamic client: %w", err)
 	}
 	return d, nil
+}
+
+// newSnapshotClient is external-snapshotter's typed client, for the
+// snapshot controller (VolumeSnapshots, their contents and classes).
+func newSnapshotClient(o *Options) (snapclient.Interface, error) {
+	cfg, err := kubeRESTConfig(o)
+	if err != nil {
+		return nil, err
+	}
+	c, err := snapclient.NewForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes snapshot client: %w", err)
+	}
+	return c, nil
 }

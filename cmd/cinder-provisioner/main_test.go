@@ -278,7 +278,7 @@ func testApp(t *testing.T, ctx context.Context, leaderElect bool) (*app, *fake.C
 		t.Fatal(err)
 	}
 	kube := fake.NewClientset()
-	a, err := newApp(ctx, o, cinderfake.New(), kube, nil, prometheus.NewRegistry())
+	a, err := newApp(ctx, o, cinderfake.New(), kube, nil, nil, prometheus.NewRegistry())
 	if err != nil {
 		t.Fatalf("newApp: %v", err)
 	}

@@ -32,6 +32,7 @@ const (
 	defaultDeleteTimeout    = 5 * time.Minute
 	defaultSweepInterval    = 10 * time.Minute
 	defaultResizeWorkers    = 2
+	defaultSnapshotWorkers  = 2
 
 	// initiatorPrefix is the default iSCSI initiator name without the
 	// cluster id: iqn.<yyyy-mm>.<reversed domain>:<cluster id>.
@@ -84,6 +85,7 @@ type Options struct {
 	SweepGrace       time.Duration
 	TopologyZoneKey  string
 	ResizeWorkers    int
+	SnapshotWorkers  int
 
 	LeaderElect              bool
 	LeaderElectNamespace     string
@@ -112,6 +114,7 @@ func NewOptions() *Options {
 		SweepInterval:            defaultSweepInterval,
 		SweepGrace:               provisioner.DefaultSweepGrace,
 		ResizeWorkers:            defaultResizeWorkers,
+		SnapshotWorkers:          defaultSnapshotWorkers,
 		TopologyZoneKey:          provisioner.DefaultZoneKey,
 		LeaderElect:              true,
 		LeaderElectLeaseDuration: defaultLeaseDuration,
@@ -195,6 +198,11 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.IntVar(&o.ResizeWorkers, "resize-workers", o.ResizeWorkers,
 		"Claims resized in parallel by the expansion controller, which runs on the leader: it extends the Cinder volume of a claim whose request grew "+
 			"(class with allowVolumeExpansion: true), updates the PV and completes the claim as its transport allows. 0: no resizing.")
+
+	fs.IntVar(&o.SnapshotWorkers, "snapshot-workers", o.SnapshotWorkers,
+		"VolumeSnapshots served in parallel by the snapshot controller, which runs on the leader: for a VolumeSnapshot whose VolumeSnapshotClass driver is "+
+			"--provisioner-name and whose claim is bound to a PV of ours it makes the VolumeSnapshotContent and the Cinder snapshot, writes the content's "+
+			"status, and deletes the Cinder snapshot with a Delete content. Needs external-snapshotter's CRDs and snapshot-controller. 0: no snapshots.")
 
 	// Leader election.
 	fs.BoolVar(&o.LeaderElect, "leader-elect", o.LeaderElect,
@@ -326,6 +334,9 @@ func (o *Options) Validate() error {
 	}
 	if o.ResizeWorkers < 0 {
 		bad("resize-workers", "%d: must not be negative (0: no resizing)", o.ResizeWorkers)
+	}
+	if o.SnapshotWorkers < 0 {
+		bad("snapshot-workers", "%d: must not be negative (0: no snapshots)", o.SnapshotWorkers)
 	}
 
 	if o.LeaderElect {

@@ -52,7 +52,7 @@ func (a *app) run(ctx context.Context) error {
 
 // runController runs the library's controller, the Guard (claims held by
 // the provisioning finalizer, reclaim policies), the sweep for
-// unreferenced volumes and the resizer until ctx ends, and waits for their
+// unreferenced volumes, the resizer and the snapshotter until ctx ends, and waits for their
 // workers. ctx is the leader's: every Cinder write stops with it, rollbacks
 // included (cinder.WithFence).
 func (a *app) runController(ctx context.Context) {
@@ -74,6 +74,13 @@ func (a *app) runController(ctx context.Context) {
 			a.resizer.Run(ctx)
 		}
 	}()
+	snapshots := make(chan struct{})
+	go func() {
+		defer close(snapshots)
+		if a.snapshotter != nil {
+			a.snapshotter.Run(ctx)
+		}
+	}()
 	// the library does not start informers it was given; the resizer waits
 	// for the claims' to sync
 	a.informers.Start(ctx.Done())
@@ -82,6 +89,7 @@ func (a *app) runController(ctx context.Context) {
 	<-guards
 	<-sweeps
 	<-resizes
+	<-snapshots
 	a.informers.Shutdown()
 }
 

@@ -78,7 +78,7 @@ func TestMetricsAddressInUse(t *testing.T) {
 	ctx := t.Context()
 	o := NewOptions()
 	o.ClusterID, o.SecretNamespace, o.MetricsAddress = "c1", "default", ln.Addr().String()
-	_, err = newApp(ctx, o, cinderfake.New(), fake.NewClientset(), nil, prometheus.NewRegistry())
+	_, err = newApp(ctx, o, cinderfake.New(), fake.NewClientset(), nil, nil, prometheus.NewRegistry())
 	if err == nil || !strings.Contains(err.Error(), "--metrics-address") {
 		t.Errorf("newApp = %v, want a --metrics-address error", err)
 	}

@@ -7,6 +7,7 @@ import (
 	"net"
 	"sync"
 
+	snapclient "github.com/kubernetes-csi/external-snapshotter/client/v8/clientset/versioned"
 	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/dynamic"
@@ -25,6 +26,7 @@ import (
 	"github.com/cinder-provisioner/cinder-provisioner/internal/mapper"
 	"github.com/cinder-provisioner/cinder-provisioner/internal/provisioner"
 	"github.com/cinder-provisioner/cinder-provisioner/internal/resizer"
+	"github.com/cinder-provisioner/cinder-provisioner/internal/snapshotter"
 )
 
 // libraryMetricsSubsystem is the subsystem sig-storage-lib-external-provisioner
@@ -39,7 +41,8 @@ type app struct {
 	broadcaster record.EventBroadcaster
 	controller  *controller.ProvisionController
 	provisioner *provisioner.Provisioner
-	resizer     *resizer.Resizer // nil: --resize-workers 0
+	resizer     *resizer.Resizer         // nil: --resize-workers 0
+	snapshotter *snapshotter.Snapshotter // nil: --snapshot-workers 0
 	guard       *provisioner.Guard
 	informers   informers.SharedInformerFactory
 	workers     *sync.WaitGroup
@@ -81,14 +84,19 @@ func setup(ctx context.Context, o *Options, e env) (*app, error) {
 	if err != nil {
 		return nil, err
 	}
-	return newApp(ctx, o, cinderClient, kube, dyn, registry)
+	snaps, err := newSnapshotClient(o)
+	if err != nil {
+		return nil, err
+	}
+	return newApp(ctx, o, cinderClient, kube, dyn, snaps, registry)
 }
 
 // newApp wires the provisioner and the library's controller to the two
 // clients, registers the library's metrics with registry and opens the
 // metrics listener.
-// dyn reads VolumeSnapshots for restores (nil: restores are refused).
-func newApp(ctx context.Context, o *Options, cinderClient cinder.Client, kube kubernetes.Interface, dyn dynamic.Interface, registry *prometheus.Registry) (*app, error) {
+// dyn reads VolumeSnapshots for restores (nil: restores are refused); snaps
+// serves VolumeSnapshots (nil: no snapshot controller).
+func newApp(ctx context.Context, o *Options, cinderClient cinder.Client, kube kubernetes.Interface, dyn dynamic.Interface, snaps snapclient.Interface, registry *prometheus.Registry) (*app, error) {
 	connector, err := o.connector()
 	if err != nil {
 		return nil, err // Validate has checked the same values
@@ -144,6 +152,21 @@ func newApp(ctx context.Context, o *Options, cinderClient cinder.Client, kube ku
 		}
 	}
 
+	var ss *snapshotter.Snapshotter
+	if o.SnapshotWorkers > 0 && snaps != nil {
+		sm, err := snapshotter.NewMetrics(registry)
+		if err == nil {
+			ss, err = snapshotter.New(snapshotter.Config{
+				Cinder: cinderClient, Kube: kube, Snapshots: snaps, Recorder: recorder, Name: o.ProvisionerName,
+				ClusterID: o.ClusterID, Workers: o.SnapshotWorkers, Metrics: sm,
+			})
+		}
+		if err != nil {
+			broadcaster.Shutdown()
+			return nil, fmt.Errorf("snapshotter: %w", err)
+		}
+	}
+
 	guard, err := provisioner.NewGuard(provisioner.GuardConfig{
 		Provisioner: prov,
 		Claims:      claims,
@@ -185,6 +208,7 @@ func newApp(ctx context.Context, o *Options, cinderClient cinder.Client, kube ku
 		controller:  ctrl,
 		provisioner: prov,
 		resizer:     rs,
+		snapshotter: ss,
 		guard:       guard,
 		informers:   factory,
 		workers:     workers,

@@ -70,6 +70,21 @@ type Client interface {
 	// GetSnapshot returns the volume snapshot with the given id, the source
 	// of a restore; ErrNotFound when Cinder does not know it.
 	GetSnapshot(ctx context.Context, id string) (*Snapshot, error)
+	// CreateSnapshot asks Cinder to snapshot a volume and returns the
+	// snapshot as Cinder answered (normally "creating"); it does not wait.
+	// A volume in a status Cinder does not snapshot from (see
+	// SnapshotSourceStatus) is ErrInvalid with Cinder's message; over
+	// quota, ErrQuotaExceeded; a missing volume, ErrNotFound.
+	CreateSnapshot(ctx context.Context, req SnapshotRequest) (*Snapshot, error)
+	// ListSnapshots returns the project's snapshots that match the filter,
+	// oldest first (ties by id), so a retry finds what an earlier attempt
+	// made by its name.
+	ListSnapshots(ctx context.Context, filter SnapshotFilter) ([]Snapshot, error)
+	// DeleteSnapshot asks Cinder to delete the snapshot and does not wait
+	// (GetSnapshot answers ErrNotFound once it is gone). A snapshot that
+	// does not exist is success; one in a status Cinder does not delete
+	// from (creating, deleting, error_deleting) is ErrInvalid.
+	DeleteSnapshot(ctx context.Context, id string) error
 	// ExtendVolume asks Cinder to grow the volume to newSizeGiB
 	// (os-extend) and does not wait: Cinder answers 202 and the volume goes
 	// extending, then back to available or in-use at the new size, or to

@@ -66,3 +66,20 @@ const FinalizerProvisioning = "cinder.openstack.org/provisioning-protection"
 // deleted under Cinder's clone (csi-provisioner's equivalent is
 // provisioner.storage.kubernetes.io/cloning-protection).
 const FinalizerCloneSource = "cinder.openstack.org/cloning-protection"
+
+// FinalizerSnapshot is on every VolumeSnapshotContent the snapshotter
+// serves (made by it, or by external-snapshotter's controller for a
+// class of ours): the content, and with it the record of its Cinder
+// snapshot, stays until the snapshotter has deleted the Cinder snapshot
+// (deletionPolicy Delete) or let it be (Retain).
+const FinalizerSnapshot = "cinder.openstack.org/snapshot-protection"
+
+// Cinder snapshot metadata keys: which VolumeSnapshot a snapshot was taken
+// for. The UID, with the snapshot's name (the content's, snapcontent-<uid>)
+// and its volume, is what a deletion checks before it deletes a snapshot
+// found by name.
+const (
+	MetaSnapshotNamespace = "cinder.openstack.org/volumesnapshot-namespace"
+	MetaSnapshotName      = "cinder.openstack.org/volumesnapshot-name"
+	MetaSnapshotUID       = "cinder.openstack.org/volumesnapshot-uid"
+)

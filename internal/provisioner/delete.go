@@ -67,6 +67,15 @@ func (p *Provisioner) Delete(ctx context.Context, pv *corev1.PersistentVolume) (
 		return err
 	}
 
+	// Cinder refuses to delete a volume with snapshots (400): nothing is
+	// changed or sent until they are gone, and each retry costs one list,
+	// not a DELETE
+	if vol != nil {
+		if err := p.checkNoSnapshots(ctx, pv, volumeID); err != nil {
+			return err
+		}
+	}
+
 	if m, err := p.mappers.ForPV(pv); err == nil {
 		endSecret := p.metrics.timePhase(opDelete, phaseSecret)
 		for _, ref := range m.Secrets(pv) {
@@ -240,4 +249,17 @@ func (p *Provisioner) checkVolumeOf(ctx context.Context, pv *corev1.PersistentVo
 		return nil, fmt.Errorf("PV %s names Cinder volume %s, which is not its own (named %q, made for PV %q of cluster %q): nothing was deleted; restore the PV's annotation %s", pv.Name, volumeID, vol.Name, vol.Metadata[contract.MetaPVName], vol.Metadata[contract.MetaClusterID], contract.AnnVolumeID)
 	}
 	return vol, nil
+}
+
+// checkNoSnapshots returns a *snapshotsLeftError naming the volume's
+// snapshots when it has any.
+func (p *Provisioner) checkNoSnapshots(ctx context.Context, pv *corev1.PersistentVolume, volumeID string) error {
+	snaps, err := p.cinder.ListSnapshots(ctx, cinder.SnapshotFilter{VolumeID: volumeID})
+	if err != nil {
+		return fmt.Errorf("list the snapshots of volume %s of PV %s: %w", volumeID, pv.Name, err)
+	}
+	if len(snaps) == 0 {
+		return nil
+	}
+	return &snapshotsLeftError{volumeID: volumeID, pv: pv.Name, snapshots: snaps}
 }

@@ -74,9 +74,9 @@ func TestDeleteRemovesSecretExportAndVolume(t *testing.T) {
 	if err := e.p.Delete(e.ctx, pv); err != nil {
 		t.Fatalf("Delete: %v", err)
 	}
-	// the volume is read first: it must be the PV's; in-use when read and
-	// unexported, it is deleted without a second read
-	want := []string{fake.OpGetVolume, fake.OpUnexport, fake.OpDeleteVolume, fake.OpWaitForVolumeDeleted}
+	// the volume is read first: it must be the PV's; it has no snapshots;
+	// in-use when read and unexported, it is deleted without a second read
+	want := []string{fake.OpGetVolume, fake.OpListSnapshots, fake.OpUnexport, fake.OpDeleteVolume, fake.OpWaitForVolumeDeleted}
 	if got := e.ops(); !slices.Equal(got, want) {
 		t.Errorf("Cinder calls = %q, want %q", got, want)
 	}
@@ -116,7 +116,7 @@ func TestDeleteClearsAnotherExportWhenCinderRefusesTheDelete(t *testing.T) {
 	if _, ok := e.cinder.Volume(volumeID); ok {
 		t.Errorf("volume %s still exists", volumeID)
 	}
-	want := []string{fake.OpGetVolume, fake.OpUnexport, fake.OpDeleteVolume, fake.OpGetVolume, fake.OpClearExports, fake.OpDeleteVolume, fake.OpWaitForVolumeDeleted}
+	want := []string{fake.OpGetVolume, fake.OpListSnapshots, fake.OpUnexport, fake.OpDeleteVolume, fake.OpGetVolume, fake.OpClearExports, fake.OpDeleteVolume, fake.OpWaitForVolumeDeleted}
 	if got := e.ops(); !slices.Equal(got, want) {
 		t.Errorf("Cinder calls = %q, want %q", got, want)
 	}
@@ -248,7 +248,7 @@ func TestDeleteLegacyPV(t *testing.T) {
 		t.Fatalf("Delete: %v", err)
 	}
 	// the PV records no export: every export of the volume goes
-	want := []string{fake.OpGetVolume, fake.OpGetVolume, fake.OpClearExports, fake.OpDeleteVolume, fake.OpWaitForVolumeDeleted}
+	want := []string{fake.OpGetVolume, fake.OpListSnapshots, fake.OpGetVolume, fake.OpClearExports, fake.OpDeleteVolume, fake.OpWaitForVolumeDeleted}
 	if got := e.ops(); !slices.Equal(got, want) {
 		t.Errorf("Cinder calls = %q, want %q", got, want)
 	}
@@ -330,5 +330,43 @@ func TestDeleteRefusesAVolumeThatIsNotThePVs(t *testing.T) {
 				t.Error("the PV's Secret was deleted by a refused delete")
 			}
 		})
+	}
+}
+
+// A volume with snapshots is not deleted, and nothing is sent that Cinder
+// would refuse: the error names the snapshots (the library's
+// VolumeFailedDelete Event on the PV carries it), the export and the CHAP
+// Secret stay, every retry costs one list and no DELETE. Once the
+// snapshots are gone the next attempt deletes.
+func TestDeleteKeepsAVolumeWithSnapshots(t *testing.T) {
+	e := newEnv(t)
+	pv := provisioned(t, e, nil)
+	volumeID := pv.Annotations[contract.AnnVolumeID]
+	snapID, err := e.cinder.AddSnapshot(cinder.Snapshot{VolumeID: volumeID, Name: "snapcontent-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret := pv.Spec.ISCSI.SecretRef
+	for attempt := range 3 {
+		err := e.p.Delete(e.ctx, pv)
+		var left *snapshotsLeftError
+		if !errors.As(err, &left) || !strings.Contains(err.Error(), snapID) || !strings.Contains(err.Error(), "snapcontent-1") {
+			t.Fatalf("attempt %d: %v, want a snapshotsLeftError naming %s", attempt, err, snapID)
+		}
+	}
+	want := []string{fake.OpGetVolume, fake.OpListSnapshots}
+	want = slices.Concat(want, want, want)
+	if got := e.ops(); !slices.Equal(got, want) {
+		t.Errorf("Cinder calls = %q, want %q", got, want)
+	}
+	if !e.secretExists(secret.Namespace, secret.Name) {
+		t.Error("CHAP Secret deleted while the volume stays")
+	}
+	e.cinder.RemoveSnapshot(snapID)
+	if err := e.p.Delete(e.ctx, pv); err != nil {
+		t.Fatalf("Delete once the snapshot is gone: %v", err)
+	}
+	if _, ok := e.cinder.Volume(volumeID); ok {
+		t.Errorf("volume %s still exists", volumeID)
 	}
 }

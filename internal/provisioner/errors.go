@@ -40,6 +40,23 @@ func (e *foreignSecretError) Error() string {
 	return fmt.Sprintf("Secret %s/%s exists and is not this provisioner's for PV %s: remove or rename it", e.namespace, e.name, e.pv)
 }
 
+// snapshotsLeftError is a volume to delete that still has snapshots:
+// Cinder refuses to delete it until they are gone. The volume and its PV
+// stay; the library retries with backoff, one snapshot list per attempt.
+type snapshotsLeftError struct {
+	volumeID, pv string
+	snapshots    []cinder.Snapshot
+}
+
+func (e *snapshotsLeftError) Error() string {
+	names := make([]string, 0, len(e.snapshots))
+	for _, s := range e.snapshots {
+		names = append(names, fmt.Sprintf("%s (%s, %s)", s.ID, s.Name, s.Status))
+	}
+	return fmt.Sprintf("Cinder volume %s of PV %s has %d snapshot(s): %s; Cinder does not delete a volume with snapshots, so the volume and the PV stay until they are deleted (delete the VolumeSnapshots of Delete policy, or the Cinder snapshots of Retain contents with openstack volume snapshot delete); retried with backoff",
+		e.volumeID, e.pv, len(e.snapshots), strings.Join(names, ", "))
+}
+
 // stuckVolumeError is a volume in a status nothing of ours can undo: an
 // admin must act.
 type stuckVolumeError struct {

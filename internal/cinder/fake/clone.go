@@ -40,7 +40,7 @@ func (f *Fake) SetZones(fallback bool, zones ...string) {
 // AddSnapshot seeds a snapshot of a volume the fake holds, as
 // `openstack volume snapshot create` would (status available, the size of
 // the volume unless s says one), and returns its id. Cinder refuses to
-// delete a volume with snapshots; the fake does not check that.
+// delete a volume with snapshots, and so does the fake.
 func (f *Fake) AddSnapshot(s cinder.Snapshot) (string, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -93,10 +93,10 @@ func (f *Fake) GetSnapshot(ctx context.Context, id string) (out *cinder.Snapshot
 		f.mu.Lock()
 		defer f.mu.Unlock()
 		s, ok := f.sources.snapshots[id]
-		if !ok {
+		if !ok || !f.advanceSnapshotLocked(s) {
 			return cinder.NewError("get snapshot", id, cinder.ErrNotFound, "Snapshot "+id+" could not be found.")
 		}
-		c := *s
+		c := copySnapshot(s)
 		out = &c
 		return nil
 	})

@@ -98,6 +98,7 @@ type Fake struct {
 	backoff          cinder.Backoff
 	sources          sources // snapshots and zones (clone.go)
 	ext              extends // extends in progress and their settings (extend.go)
+	snaps            snapshotSettings
 }
 
 var _ cinder.Client = (*Fake)(nil)
@@ -489,7 +490,7 @@ func (f *Fake) DeleteVolume(ctx context.Context, id string) error {
 		busy := slices.ContainsFunc(v.attachments, func(a *attachment) bool {
 			return a.status == cinder.AttachAttached || a.status == cinder.AttachAttaching || a.status == cinder.AttachReserved
 		})
-		if !cinder.Deletable(v.vol.Status) || busy {
+		if !cinder.Deletable(v.vol.Status) || busy || len(f.volumeSnapshotsLocked(id)) > 0 {
 			return cinder.NewError("delete volume", id, cinder.ErrInvalid, msgNotDeletable)
 		}
 		if v.vol.Status == "error_managing" {

@@ -62,6 +62,9 @@ var what = map[string]string{
 	OpServiceInfo:          "read service info",
 	OpUpdateMetadata:       "update volume metadata",
 	OpGetSnapshot:          "get snapshot",
+	OpCreateSnapshot:       "create snapshot",
+	OpListSnapshots:        "list snapshots",
+	OpDeleteSnapshot:       "delete snapshot",
 	OpExtendVolume:         "extend volume",
 	OpAttachmentCreate:     "export volume (create attachment)",
 	OpAttachmentComplete:   "export volume (complete attachment)",
@@ -96,7 +99,9 @@ type Call struct {
 	Method    cinder.ExportMethod
 	Connector *cinder.Connector // Export / Unexport / ClearExports and steps taking one
 	Request   *cinder.CreateRequest
-	Err       error // what the call returned
+	// SnapshotID: CreateSnapshot's result, DeleteSnapshot's argument.
+	SnapshotID string
+	Err        error // what the call returned
 }
 
 // String is "Op volume" (plus the export id when there is one): handy for
@@ -110,6 +115,9 @@ func (c Call) String() string {
 	}
 	if c.ExportID != "" {
 		s += " " + c.ExportID
+	}
+	if c.SnapshotID != "" {
+		s += " " + c.SnapshotID
 	}
 	return s
 }

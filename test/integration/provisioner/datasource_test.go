@@ -220,7 +220,7 @@ func TestRestoreFromVolumeSnapshot(t *testing.T) {
 	})
 
 	// the VolumeSnapshot and its pre-provisioned content, statuses set by
-	// hand: no snapshot controller runs here
+	// hand (with or without the stack's snapshot-controller)
 	contentName := "it-content-" + e.clusterID
 	vs := &unstructured.Unstructured{Object: map[string]any{
 		"apiVersion": "snapshot.storage.k8s.io/v1", "kind": "VolumeSnapshot",
@@ -231,29 +231,8 @@ func TestRestoreFromVolumeSnapshot(t *testing.T) {
 	if err != nil {
 		t.Fatalf("create VolumeSnapshot: %v", err)
 	}
-	content := &unstructured.Unstructured{Object: map[string]any{
-		"apiVersion": "snapshot.storage.k8s.io/v1", "kind": "VolumeSnapshotContent",
-		"metadata": map[string]any{"name": contentName},
-		"spec": map[string]any{
-			"driver": "cinder.csi.openstack.org", "deletionPolicy": "Retain",
-			"source":            map[string]any{"snapshotHandle": snap.ID},
-			"volumeSnapshotRef": map[string]any{"name": "snap", "namespace": e.ns, "uid": string(vs.GetUID())},
-		},
-	}}
-	content, err = dyn.Resource(gvrSnapshotContent).Create(ctx, content, metav1.CreateOptions{})
-	if err != nil {
-		t.Fatalf("create VolumeSnapshotContent: %v", err)
-	}
-	t.Cleanup(func() {
-		_ = dyn.Resource(gvrSnapshot).Namespace(e.ns).Delete(context.Background(), "snap", metav1.DeleteOptions{})
-		_ = dyn.Resource(gvrSnapshotContent).Delete(context.Background(), contentName, metav1.DeleteOptions{})
-	})
-	content.Object["status"] = map[string]any{"snapshotHandle": snap.ID, "readyToUse": true, "restoreSize": int64(1 << 30)}
-	if _, err := dyn.Resource(gvrSnapshotContent).UpdateStatus(ctx, content, metav1.UpdateOptions{}); err != nil {
-		t.Fatalf("set VolumeSnapshotContent status: %v", err)
-	}
-	// a claim made before the snapshot is ready waits, and gets served
-	// once it is
+	// a claim made before the snapshot is ready (its content does not
+	// exist yet) waits, and gets served once it is
 	restore := e.claim("restored", class, "1Gi", func(c *corev1.PersistentVolumeClaim) {
 		c.Spec.VolumeMode = &block
 		group := "snapshot.storage.k8s.io"
@@ -263,10 +242,55 @@ func TestRestoreFromVolumeSnapshot(t *testing.T) {
 	if !strings.Contains(ev.Message, "not bound to a VolumeSnapshotContent yet") {
 		t.Errorf("event before the snapshot is ready: %q", ev.Message)
 	}
-	vs.Object["status"] = map[string]any{"boundVolumeSnapshotContentName": contentName, "readyToUse": true, "restoreSize": "1Gi"}
-	if _, err := dyn.Resource(gvrSnapshot).Namespace(e.ns).UpdateStatus(ctx, vs, metav1.UpdateOptions{}); err != nil {
-		t.Fatalf("set VolumeSnapshot status: %v", err)
+	content := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "snapshot.storage.k8s.io/v1", "kind": "VolumeSnapshotContent",
+		"metadata": map[string]any{"name": contentName},
+		"spec": map[string]any{
+			"driver": "cinder.csi.openstack.org", "deletionPolicy": "Retain",
+			"source":            map[string]any{"snapshotHandle": snap.ID},
+			"volumeSnapshotRef": map[string]any{"name": "snap", "namespace": e.ns, "uid": string(vs.GetUID())},
+		},
+	}}
+	_, err = dyn.Resource(gvrSnapshotContent).Create(ctx, content, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatalf("create VolumeSnapshotContent: %v", err)
 	}
+	t.Cleanup(func() {
+		ctx := context.Background()
+		_ = dyn.Resource(gvrSnapshot).Namespace(e.ns).Delete(ctx, "snap", metav1.DeleteOptions{})
+		_ = dyn.Resource(gvrSnapshotContent).Delete(ctx, contentName, metav1.DeleteOptions{})
+		// the stack's snapshot-controller puts its bound-protection
+		// finalizer on the content; no sidecar of that driver removes it
+		if c, err := dyn.Resource(gvrSnapshotContent).Get(ctx, contentName, metav1.GetOptions{}); err == nil {
+			c.SetFinalizers(nil)
+			_, _ = dyn.Resource(gvrSnapshotContent).Update(ctx, c, metav1.UpdateOptions{})
+		}
+	})
+	// the statuses, as csi-snapshotter (content) and the snapshot
+	// controller (VolumeSnapshot) would write them; the stack's
+	// snapshot-controller may write the VolumeSnapshot's itself: a
+	// conflict is retried, a ready one is left as it is
+	framework.Eventually(t, bindTimeout, "VolumeSnapshotContent status not set", func(ctx context.Context) (bool, error) {
+		c, err := dyn.Resource(gvrSnapshotContent).Get(ctx, contentName, metav1.GetOptions{})
+		if err != nil {
+			return false, err
+		}
+		c.Object["status"] = map[string]any{"snapshotHandle": snap.ID, "readyToUse": true, "restoreSize": int64(1 << 30)}
+		_, err = dyn.Resource(gvrSnapshotContent).UpdateStatus(ctx, c, metav1.UpdateOptions{})
+		return err == nil, nil
+	})
+	framework.Eventually(t, bindTimeout, "VolumeSnapshot status not set", func(ctx context.Context) (bool, error) {
+		cur, err := dyn.Resource(gvrSnapshot).Namespace(e.ns).Get(ctx, "snap", metav1.GetOptions{})
+		if err != nil {
+			return false, err
+		}
+		if ready, _, _ := unstructured.NestedBool(cur.Object, "status", "readyToUse"); ready {
+			return true, nil
+		}
+		cur.Object["status"] = map[string]any{"boundVolumeSnapshotContentName": contentName, "readyToUse": true, "restoreSize": "1Gi"}
+		_, err = dyn.Resource(gvrSnapshot).Namespace(e.ns).UpdateStatus(ctx, cur, metav1.UpdateOptions{})
+		return err == nil, nil
+	})
 	restorePV := e.waitBoundWithin(restore, 3*bindTimeout)
 	e.expectPattern(restorePV, p, "restore")
 	v, err := volumes.Get(ctx, e.cinder, restorePV.Annotations["cinder.openstack.org/volume-id"]).Extract()
