@@ -66,3 +66,11 @@ const FinalizerProvisioning = "cinder.openstack.org/provisioning-protection"
 // deleted under Cinder's clone (csi-provisioner's equivalent is
 // provisioner.storage.kubernetes.io/cloning-protection).
 const FinalizerCloneSource = "cinder.openstack.org/cloning-protection"
+
+// The keys of the admin's Ceph Secret a ceph-csi static PV names
+// (nodeStageSecretRef): ceph-csi's node stage authenticates to Ceph as
+// userID with the cephx key userKey.
+const (
+	CephSecretUserID  = "userID"
+	CephSecretUserKey = "userKey"
+)
