@@ -13,7 +13,9 @@
 # Knobs (environment):
 #   CINDER_BACKENDS="tgtfile nfs fake rbd"  backends to enable, one volume type each;
 #                                   rbd = Cinder's RBD driver on the one-node Ceph
-#                                   cluster hack/local-ceph.sh starts (pool volumes)
+#                                   cluster hack/local-ceph.sh starts (pool volumes);
+#                                   tgtfile-mp = tgtfile with a second portal (Cinder's
+#                                   iscsi_secondary_ip_addresses = 127.0.0.2): multipath
 #   CINDER_DEFAULT_TYPE=tgtfile     volume type used when a request names none
 #   CINDER_PROJECT=<32 hex>         noauth project id (any hex id works)
 #   CINDER_KEYSTONE=1               also run Keystone + the keystone cinder-api (0: noauth only)
@@ -27,7 +29,7 @@ LOG_TAG=local-cinder
 source "$(dirname "$0")/lib.sh"
 LAB=${CINDER_LAB:-/tmp/cinder-provisioner/cinder}
 DB=mariadb
-BACKENDS=${CINDER_BACKENDS:-tgtfile nfs fake rbd}
+BACKENDS=${CINDER_BACKENDS:-tgtfile nfs fake rbd tgtfile-mp}
 DEFAULT_TYPE=${CINDER_DEFAULT_TYPE:-$(echo $BACKENDS | awk '{print $1}')}
 PROJECT=${CINDER_PROJECT:-e8c0a5f7b2d94c61a3f0d1b2c3d4e5f6}
 AS_SERVICE=${CINDER_NOAUTH_AS_SERVICE:-0}
@@ -51,7 +53,8 @@ mkdir -p $LAB/{etc,lib,run,log,state,lock,rabbitmq/mnesia,rabbitmq/log}
 # ---------------------------------------------------------------- 1. packages
 PKGS="cinder-api cinder-scheduler cinder-volume rabbitmq-server mariadb-server curl libiscsi-bin"
 has nfs && PKGS="$PKGS nfs-common"
-has tgtfile && PKGS="$PKGS tgt"
+has_tgt() { has tgtfile || has tgtfile-mp; }
+has_tgt && PKGS="$PKGS tgt"
 # the RBD driver imports python3-rados/-rbd; the cluster itself: local-ceph.sh
 has rbd && PKGS="$PKGS ceph-mon ceph-osd ceph-mgr ceph-common python3-rbd uuid-runtime"
 [ "$KEYSTONE" = 1 ] && PKGS="$PKGS keystone"
@@ -356,6 +359,19 @@ rbd_flatten_volume_from_snapshot = false
 rbd_max_clone_depth = 5
 # no Nova here: no libvirt secret (rbd_secret_uuid) to name
 
+# tgtfile with a second portal: its connection info lists both
+# (target_portals), as a multipath array's does
+[tgtfile-mp]
+volume_driver = cinder_lab_tgtfile.TgtFileDriver
+volume_backend_name = tgtfile-mp
+file_volumes_dir = $LAB/tgt-volumes-mp
+target_helper = tgtadm
+target_protocol = iscsi
+target_ip_address = 127.0.0.1
+iscsi_secondary_ip_addresses = 127.0.0.2
+target_port = 3260
+volumes_dir = /var/lib/cinder/volumes
+
 [tgtfile]
 volume_driver = cinder_lab_tgtfile.TgtFileDriver
 volume_backend_name = tgtfile
@@ -511,10 +527,15 @@ if has nfs; then
   mkdir -p $MP
   mountpoint -q $MP || mount --bind $LAB/nfs-export $MP
 fi
-if has tgtfile; then
+if has_tgt; then
   mkdir -p $LAB/tgt-volumes
   ssd_start tgtd /usr/sbin/tgtd -f --iscsi portal=127.0.0.1:3260
   for i in $(seq 1 50); do tgtadm --lld iscsi --op show --mode target >/dev/null 2>&1 && break; sleep 0.1; done
+  # tgtfile-mp's second portal: tgtd also listens on 127.0.0.2 (any 127/8 address is local)
+  if has tgtfile-mp && ! tgtadm --lld iscsi --op show --mode portal | grep -q '127.0.0.2:3260'; then
+    tgtadm --lld iscsi --op new --mode portal --param portal=127.0.0.2:3260
+    log "tgtd: second portal 127.0.0.2:3260"
+  fi
 fi
 
 # ---------------------------------------------------------------- 6. cinder

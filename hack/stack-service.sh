@@ -72,6 +72,10 @@ case "$action" in
         ;;
       tgtd)
         wait_for 30 tgtd tgtadm --lld iscsi --op show --mode target || die "tgtd did not answer within 30 s"
+        # the second portal of the tgtfile-mp backend (local-cinder.sh)
+        if grep -q '^enabled_backends = .*tgtfile-mp' "$LAB/etc/cinder.conf" 2>/dev/null; then
+          tgtadm --lld iscsi --op new --mode portal --param portal=127.0.0.2:3260
+        fi
         ;;
       *)
         # scheduler and volume report to the database; give them the time
