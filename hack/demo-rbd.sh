@@ -13,29 +13,13 @@ demo_rbd_apply() {
   local key
   key=$(sed -n 's/^[[:space:]]*key[[:space:]]*=[[:space:]]*//p' "$CEPH_CINDER_KEYRING")
   K create namespace ceph-csi --dry-run=client -o yaml | K apply -f - >/dev/null
+  # examples/rbd as an admin would fill it in: the local cluster's fsid,
+  # monitor and cinder key; the class (its first document) and a claim
+  sed -e "s/b9127830-b0cc-4e34-aa47-9d1a2e9949a8/$CEPH_FSID/" \
+      -e "s/\"monitors\": \[.*\]}\]/\"monitors\": [\"$CEPH_MONITORS\"]}]/" \
+      -e "s|<ceph auth get-key client.cinder>|\"$key\"|" examples/rbd/ceph-csi.yaml | K apply -f -
+  sed -n '/^---$/q;p' examples/rbd/storageclass.yaml | sed "s/b9127830-b0cc-4e34-aa47-9d1a2e9949a8/$CEPH_FSID/" | K apply -f -
   K apply -f - <<YAML
-apiVersion: v1
-kind: ConfigMap
-metadata: {name: ceph-csi-config, namespace: ceph-csi}
-data:
-  config.json: '[{"clusterID": "$CEPH_FSID", "monitors": ["$CEPH_MONITORS"]}]'
----
-apiVersion: v1
-kind: Secret
-metadata: {name: ceph-cinder-user, namespace: ceph-csi}
-stringData: {userID: $CEPH_USER, userKey: "$key"}
----
-apiVersion: storage.k8s.io/v1
-kind: StorageClass
-metadata: {name: cinder-ceph}
-provisioner: openstack.org/standalone-cinder
-parameters:
-  type: rbd
-  clusterID: "$CEPH_FSID"
-  cephSecretName: ceph-cinder-user
-  cephSecretNamespace: ceph-csi
-reclaimPolicy: Delete
----
 apiVersion: v1
 kind: PersistentVolumeClaim
 metadata: {name: ceph-data, namespace: cinder-demo}

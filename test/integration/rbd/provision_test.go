@@ -80,6 +80,17 @@ func TestRBDCloneReadsSourcePattern(t *testing.T) {
 	q := newPattern(uint64(time.Now().UnixNano()) + 8)
 	e.writePattern(clonePV, q)
 	e.expectPattern(srcPV, p, "source after writing the clone")
+
+	// The clone goes first, and fully, before its source: Cinder 21's RBD
+	// driver leaks the source's image when both are deleted at once (the
+	// source, which still has a dependent clone, is renamed
+	// volume-<id>.deleted while the clone's delete looks its parent up by
+	// the old name, fails with ImageNotFound and never removes the
+	// .deleted image nor its protected clone_snap; seen here with both
+	// claims in one DeleteCollection). Not ours to fix: docs/configuration.md.
+	cloneID := clonePV.Annotations[annVolumeID]
+	e.deleteClaim(clone)
+	e.imageGone(cloneID)
 }
 
 // Resizing: a block claim's image grows in Ceph (read through librbd from
