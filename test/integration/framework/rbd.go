@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -270,7 +271,8 @@ func (img RBDImage) ReadAt(ctx context.Context, off int64, n int) ([]byte, error
 }
 
 func exitDetail(err error) error {
-	if ee, ok := err.(*exec.ExitError); ok && len(ee.Stderr) > 0 {
+	var ee *exec.ExitError
+	if errors.As(err, &ee) && len(ee.Stderr) > 0 {
 		return fmt.Errorf("%w: %s", err, tail(string(ee.Stderr), 5))
 	}
 	return err
