@@ -365,6 +365,12 @@ func (e *env) expectSize(pv *corev1.PersistentVolume, want int64) {
 // volume, and that its image opens through librbd with the PV's fields only.
 func (e *env) checkRBDPV(pvc *corev1.PersistentVolumeClaim, pv *corev1.PersistentVolume, sizeBytes int64) {
 	e.t.Helper()
+	e.checkRBDPVWithSecret(pvc, pv, sizeBytes, cephSecret)
+}
+
+// checkRBDPVWithSecret is checkRBDPV for a class naming another Secret.
+func (e *env) checkRBDPVWithSecret(pvc *corev1.PersistentVolumeClaim, pv *corev1.PersistentVolume, sizeBytes int64, secret string) {
+	e.t.Helper()
 	vols := e.volumesNamed("pvc-" + string(pvc.UID))
 	if len(vols) != 1 {
 		e.t.Fatalf("%d Cinder volumes for claim %s, want 1", len(vols), pvc.Name)
@@ -373,8 +379,8 @@ func (e *env) checkRBDPV(pvc *corev1.PersistentVolumeClaim, pv *corev1.Persisten
 	src := pv.Spec.CSI
 	if src == nil || src.Driver != "rbd.csi.ceph.com" || src.VolumeHandle != "volume-"+id ||
 		src.VolumeAttributes["pool"] != e.ceph.Pool || src.VolumeAttributes["clusterID"] != e.ceph.FSID ||
-		src.NodeStageSecretRef == nil || src.NodeStageSecretRef.Name != cephSecret || src.NodeStageSecretRef.Namespace != e.cephNS {
-		e.t.Fatalf("PV %s source %+v, want rbd.csi.ceph.com volume-%s in pool %s, clusterID %s, Secret %s/%s", pv.Name, src, id, e.ceph.Pool, e.ceph.FSID, e.cephNS, cephSecret)
+		src.NodeStageSecretRef == nil || src.NodeStageSecretRef.Name != secret || src.NodeStageSecretRef.Namespace != e.cephNS {
+		e.t.Fatalf("PV %s source %+v, want rbd.csi.ceph.com volume-%s in pool %s, clusterID %s, Secret %s/%s", pv.Name, src, id, e.ceph.Pool, e.ceph.FSID, e.cephNS, secret)
 	}
 	if pv.Annotations[annVolumeID] != id {
 		e.t.Errorf("PV %s annotated with volume %q, want %s", pv.Name, pv.Annotations[annVolumeID], id)

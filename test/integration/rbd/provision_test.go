@@ -217,5 +217,5 @@ func TestRBDMissingOrWrongCephSecretRefusedWithNothingLeft(t *testing.T) {
 	// the admin creates the missing Secret: the first claim binds
 	e.s.CephSecret(t, e.cephNS, "not-there")
 	pv := e.waitBoundWithin(pvc, 3*bindTimeout)
-	e.checkRBDPV(pvc, pv, gib(1))
+	e.checkRBDPVWithSecret(pvc, pv, gib(1), "not-there")
 }
