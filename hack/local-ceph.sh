@@ -75,7 +75,6 @@ auth_service_required = cephx
 auth_client_required = cephx
 auth_allow_insecure_global_id_reclaim = false
 run_dir = $LAB/run
-admin_socket = $LAB/run/\$name.asok
 log_file = $LAB/log/\$name.log
 crash_dir = $LAB/crash
 # one OSD: every pool has one replica, and placement picks among OSDs, not hosts
@@ -97,14 +96,17 @@ keyring = $LAB/ceph.client.admin.keyring
 keyring = $LAB/ceph.client.cinder.keyring
 
 [mon]
+admin_socket = $LAB/run/\$name.asok
 mon_data = $LAB/mon.\$id
 mon_cluster_log_file = $LAB/log/cluster.log
 
 [mgr]
+admin_socket = $LAB/run/\$name.asok
 mgr_data = $LAB/mgr.\$id
 keyring = $LAB/mgr.\$id/keyring
 
 [osd]
+admin_socket = $LAB/run/\$name.asok
 osd_data = $LAB/osd.\$id
 keyring = $LAB/osd.\$id/keyring
 osd_objectstore = bluestore
