@@ -354,7 +354,9 @@ rbd_pool = volumes
 rbd_ceph_conf = $CEPH_LAB/ceph.conf
 rbd_user = cinder
 rbd_cluster_name = ceph
-rados_connect_timeout = 10
+# rados_connect_timeout stays -1 (the default): set, it is also librados'
+# OSD and monitor op timeout, and a delete during a longer Ceph outage ends
+# in error_deleting (for an admin to reset) instead of finishing after it
 rbd_flatten_volume_from_snapshot = false
 rbd_max_clone_depth = 5
 # no Nova here: no libvirt secret (rbd_secret_uuid) to name
