@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/yaml"
 
 	"github.com/cinder-provisioner/cinder-provisioner/test/integration/framework"
@@ -120,22 +121,17 @@ func TestRBDRestoreFromCinderSnapshot(t *testing.T) {
 			"volumeSnapshotRef": map[string]any{"name": "snap", "namespace": e.ns, "uid": string(vs.GetUID())},
 		},
 	}}
-	content, err = dyn.Resource(gvrSnapshotContent).Create(ctx, content, metav1.CreateOptions{})
-	if err != nil {
+	if _, err = dyn.Resource(gvrSnapshotContent).Create(ctx, content, metav1.CreateOptions{}); err != nil {
 		t.Fatalf("create VolumeSnapshotContent: %v", err)
 	}
 	t.Cleanup(func() {
 		_ = dyn.Resource(gvrSnapshot).Namespace(e.ns).Delete(context.Background(), "snap", metav1.DeleteOptions{})
 		_ = dyn.Resource(gvrSnapshotContent).Delete(context.Background(), contentName, metav1.DeleteOptions{})
 	})
-	content.Object["status"] = map[string]any{"snapshotHandle": snap.ID, "readyToUse": true, "restoreSize": int64(1 << 30)}
-	if _, err := dyn.Resource(gvrSnapshotContent).UpdateStatus(ctx, content, metav1.UpdateOptions{}); err != nil {
-		t.Fatalf("set VolumeSnapshotContent status: %v", err)
-	}
-	vs.Object["status"] = map[string]any{"boundVolumeSnapshotContentName": contentName, "readyToUse": true, "restoreSize": "1Gi"}
-	if _, err := dyn.Resource(gvrSnapshot).Namespace(e.ns).UpdateStatus(ctx, vs, metav1.UpdateOptions{}); err != nil {
-		t.Fatalf("set VolumeSnapshot status: %v", err)
-	}
+	setStatus(t, dyn.Resource(gvrSnapshotContent), contentName,
+		map[string]any{"snapshotHandle": snap.ID, "readyToUse": true, "restoreSize": int64(1 << 30)})
+	setStatus(t, dyn.Resource(gvrSnapshot).Namespace(e.ns), "snap",
+		map[string]any{"boundVolumeSnapshotContentName": contentName, "readyToUse": true, "restoreSize": "1Gi"})
 	restore := e.claim("restored", class, "1Gi", blockMode, func(c *corev1.PersistentVolumeClaim) {
 		group := "snapshot.storage.k8s.io"
 		c.Spec.DataSourceRef = &corev1.TypedObjectReference{APIGroup: &group, Kind: "VolumeSnapshot", Name: "snap"}
@@ -150,4 +146,29 @@ func TestRBDRestoreFromCinderSnapshot(t *testing.T) {
 	id := restorePV.Annotations[annVolumeID]
 	e.deleteClaim(restore)
 	e.imageGone(id)
+}
+
+// setStatus sets an object's status on its latest version, again on a
+// conflict (a snapshot controller, where one runs, writes it too).
+func setStatus(t *testing.T, ri dynamic.ResourceInterface, name string, status map[string]any) {
+	t.Helper()
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		obj, err := ri.Get(context.Background(), name, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		st, _ := obj.Object["status"].(map[string]any)
+		if st == nil {
+			st = map[string]any{}
+		}
+		for k, v := range status {
+			st[k] = v
+		}
+		obj.Object["status"] = st
+		_, err = ri.UpdateStatus(context.Background(), obj, metav1.UpdateOptions{})
+		return err
+	})
+	if err != nil {
+		t.Fatalf("set status of %s: %v", name, err)
+	}
 }
