@@ -8,7 +8,7 @@
 # Idempotent: re-running only starts what is not running.
 # Stop: local-ceph-down.sh.  Every process it starts has its PID in $CEPH_LAB/run/*.pid.
 #
-#   monitor   v2:127.0.0.1:3300 v1:127.0.0.1:6789
+#   monitor   v2:127.0.0.1:3300 v1:127.0.0.1:6789 (CEPH_MON_V2_PORT, CEPH_MON_PORT)
 #   pool      volumes (rbd application, size 1)
 #   users     client.admin (everything), client.cinder (profile rbd on the pool)
 #   files     $CEPH_LAB/ceph.conf, ceph.client.admin.keyring, ceph.client.cinder.keyring
@@ -19,6 +19,7 @@
 #   CEPH_POOL=volumes                       the pool Cinder uses
 #   CEPH_OSD_SIZE_GB=20                     size of the OSD's sparse BlueStore file
 #   CEPH_WAIT=120                           seconds to wait for each daemon
+#   CEPH_MON_PORT=6789 CEPH_MON_V2_PORT=3300  the monitor's ports (v1, v2)
 set -euo pipefail
 
 LOG_TAG=local-ceph
@@ -27,6 +28,9 @@ LAB=${CEPH_LAB:-/tmp/cinder-provisioner/ceph}
 POOL=${CEPH_POOL:-volumes}
 OSD_GB=${CEPH_OSD_SIZE_GB:-20}
 WAIT=${CEPH_WAIT:-120}
+MON_V1=${CEPH_MON_PORT:-6789}
+MON_V2=${CEPH_MON_V2_PORT:-3300}
+MON_ADDRS="[v2:127.0.0.1:$MON_V2,v1:127.0.0.1:$MON_V1]"
 export PATH=/usr/sbin:/usr/bin:/sbin:/bin:$PATH
 export DEBIAN_FRONTEND=noninteractive
 CONF=$LAB/ceph.conf
@@ -66,7 +70,7 @@ FSID=$(cat "$LAB/fsid")
 cat > "$CONF" <<EOF
 [global]
 fsid = $FSID
-mon_host = [v2:127.0.0.1:3300,v1:127.0.0.1:6789]
+mon_host = $MON_ADDRS
 public_addr = 127.0.0.1
 ms_bind_ipv4 = true
 ms_bind_ipv6 = false
@@ -131,7 +135,7 @@ if [ ! -f "$LAB/mon.a/done" ]; then
   ceph-authtool --create-keyring "$LAB/ceph.client.admin.keyring" --gen-key -n client.admin \
     --cap mon 'allow *' --cap osd 'allow *' --cap mgr 'allow *' --cap mds 'allow *' >/dev/null
   ceph-authtool "$LAB/mon.keyring" --import-keyring "$LAB/ceph.client.admin.keyring" >/dev/null
-  monmaptool --create --clobber --fsid "$FSID" --addv a '[v2:127.0.0.1:3300,v1:127.0.0.1:6789]' "$LAB/monmap" >/dev/null
+  monmaptool --create --clobber --fsid "$FSID" --addv a "$MON_ADDRS" "$LAB/monmap" >/dev/null
   ceph-mon --conf "$CONF" --mkfs -i a --monmap "$LAB/monmap" --keyring "$LAB/mon.keyring" > "$LAB/log/mon-mkfs.out" 2>&1 \
     || { tail -20 "$LAB/log/mon-mkfs.out"; die "ceph-mon --mkfs failed"; }
   touch "$LAB/mon.a/done"
@@ -170,7 +174,10 @@ if [ ! -f "$LAB/osd.0/done" ]; then
   log "OSD 0 created"
 fi
 ssd_start ceph-osd /usr/bin/ceph-osd --conf "$CONF" -i 0 -f
-wait_for "$WAIT" "OSD 0 up" bash -c "${ADMIN[*]} osd dump --format json | grep -q '\"osd\":0,\"uuid\":\"[^\"]*\",\"up\":1'" \
+# up in the OSD map, and this very process answers (after a kill -9 the map
+# says up until the monitor notices; tell reaches only the live daemon)
+wait_for "$WAIT" "OSD 0 up" bash -c "${ADMIN[*]} osd dump --format json | grep -q '\"osd\":0,\"uuid\":\"[^\"]*\",\"up\":1' &&
+  timeout 10 ${ADMIN[*]} tell osd.0 version" \
   || die "OSD 0 not up within ${WAIT}s; see $LAB/log/ceph-osd.out, $LAB/log/osd.0.log"
 log "OSD 0 up"
 
@@ -193,11 +200,11 @@ CINDER_KEY=$(ceph-authtool "$LAB/ceph.client.cinder.keyring" -n client.cinder -p
   echo "# source me: the local Ceph cluster (hack/local-ceph.sh)"
   echo "CEPH_CONF=$CONF"
   echo "CEPH_FSID=$FSID"
-  echo "CEPH_MONITORS=127.0.0.1:6789"
+  echo "CEPH_MONITORS=127.0.0.1:$MON_V1"
   echo "CEPH_POOL=$POOL"
   echo "CEPH_USER=cinder"
   echo "CEPH_KEY=$CINDER_KEY"
   echo "CEPH_ADMIN_KEYRING=$LAB/ceph.client.admin.keyring"
 } > "$LAB/ceph.env"
 chmod 600 "$LAB/ceph.env"
-log "READY: Ceph $FSID, monitor 127.0.0.1:6789, pool $POOL, user client.cinder; env in $LAB/ceph.env"
+log "READY: Ceph $FSID, monitor 127.0.0.1:$MON_V1, pool $POOL, user client.cinder; env in $LAB/ceph.env"
