@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/cinder-provisioner/cinder-provisioner/internal/contract"
 	"io"
 	"os/signal"
 	"syscall"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/cinder-provisioner/cinder-provisioner/internal/cinder"
 	"github.com/cinder-provisioner/cinder-provisioner/internal/cinder/openstack"
+	"github.com/cinder-provisioner/cinder-provisioner/internal/contract"
 	"github.com/cinder-provisioner/cinder-provisioner/internal/operator"
 )
 

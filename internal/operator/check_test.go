@@ -4,13 +4,13 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"github.com/cinder-provisioner/cinder-provisioner/internal/contract"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/cinder-provisioner/cinder-provisioner/internal/cinder"
 	"github.com/cinder-provisioner/cinder-provisioner/internal/cinder/fake"
+	"github.com/cinder-provisioner/cinder-provisioner/internal/contract"
 )
 
 var testConnector = cinder.Connector{

@@ -6,8 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/cinder-provisioner/cinder-provisioner/internal/contract"
-	"github.com/cinder-provisioner/cinder-provisioner/internal/refs"
 	"io"
 	"regexp"
 	"slices"
@@ -23,7 +21,9 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/cinder-provisioner/cinder-provisioner/internal/cinder"
+	"github.com/cinder-provisioner/cinder-provisioner/internal/contract"
 	"github.com/cinder-provisioner/cinder-provisioner/internal/mapper"
+	"github.com/cinder-provisioner/cinder-provisioner/internal/refs"
 )
 
 // An orphan is a Cinder volume of the cluster that nothing holds: no PV

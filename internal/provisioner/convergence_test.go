@@ -3,7 +3,6 @@ package provisioner
 import (
 	"context"
 	"errors"
-	"github.com/cinder-provisioner/cinder-provisioner/internal/contract"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/cinder-provisioner/cinder-provisioner/internal/cinder"
 	"github.com/cinder-provisioner/cinder-provisioner/internal/cinder/fake"
+	"github.com/cinder-provisioner/cinder-provisioner/internal/contract"
 )
 
 // These tests interrupt Provision and Delete at every Cinder step the honest

@@ -2,7 +2,6 @@ package provisioner
 
 import (
 	"errors"
-	"github.com/cinder-provisioner/cinder-provisioner/internal/contract"
 	"slices"
 	"strings"
 	"testing"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/cinder-provisioner/cinder-provisioner/internal/cinder"
 	"github.com/cinder-provisioner/cinder-provisioner/internal/cinder/fake"
+	"github.com/cinder-provisioner/cinder-provisioner/internal/contract"
 )
 
 // provisioned provisions the test claim with params, saves the PV as the

@@ -2,7 +2,6 @@ package provisioner
 
 import (
 	"context"
-	"github.com/cinder-provisioner/cinder-provisioner/internal/contract"
 	"testing"
 	"time"
 
@@ -10,6 +9,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/informers"
+
+	"github.com/cinder-provisioner/cinder-provisioner/internal/contract"
 )
 
 // The Guard, run as the binary runs it on shared informers: a bound claim

@@ -2,7 +2,6 @@ package provisioner
 
 import (
 	"context"
-	"github.com/cinder-provisioner/cinder-provisioner/internal/contract"
 	"slices"
 	"strings"
 	"testing"
@@ -22,6 +21,7 @@ import (
 
 	"github.com/cinder-provisioner/cinder-provisioner/internal/cinder"
 	"github.com/cinder-provisioner/cinder-provisioner/internal/cinder/fake"
+	"github.com/cinder-provisioner/cinder-provisioner/internal/contract"
 )
 
 const (

@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/cinder-provisioner/cinder-provisioner/internal/contract"
-	"github.com/cinder-provisioner/cinder-provisioner/internal/refs"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -14,7 +12,9 @@ import (
 	"sigs.k8s.io/sig-storage-lib-external-provisioner/v13/controller"
 
 	"github.com/cinder-provisioner/cinder-provisioner/internal/cinder"
+	"github.com/cinder-provisioner/cinder-provisioner/internal/contract"
 	"github.com/cinder-provisioner/cinder-provisioner/internal/mapper"
+	"github.com/cinder-provisioner/cinder-provisioner/internal/refs"
 )
 
 // existingPV returns the PV of the given name when it exists and is this

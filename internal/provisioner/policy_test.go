@@ -2,7 +2,6 @@ package provisioner
 
 import (
 	"errors"
-	"github.com/cinder-provisioner/cinder-provisioner/internal/contract"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -10,6 +9,7 @@ import (
 	"sigs.k8s.io/sig-storage-lib-external-provisioner/v13/controller"
 
 	"github.com/cinder-provisioner/cinder-provisioner/internal/cinder/fake"
+	"github.com/cinder-provisioner/cinder-provisioner/internal/contract"
 )
 
 // The keep-the-disk workflow Kubernetes documents: the admin patches the

@@ -3,7 +3,6 @@ package provisioner
 import (
 	"context"
 	"fmt"
-	"github.com/cinder-provisioner/cinder-provisioner/internal/contract"
 	"slices"
 	"sync"
 
@@ -13,6 +12,8 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/util/retry"
 	"k8s.io/klog/v2"
+
+	"github.com/cinder-provisioner/cinder-provisioner/internal/contract"
 )
 
 // The claim's contract.FinalizerProvisioning (keys.go) is put on by an attempt

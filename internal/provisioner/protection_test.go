@@ -3,7 +3,6 @@ package provisioner
 import (
 	"context"
 	"errors"
-	"github.com/cinder-provisioner/cinder-provisioner/internal/contract"
 	"slices"
 	"testing"
 	"time"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/cinder-provisioner/cinder-provisioner/internal/cinder"
 	"github.com/cinder-provisioner/cinder-provisioner/internal/cinder/fake"
+	"github.com/cinder-provisioner/cinder-provisioner/internal/contract"
 )
 
 // liveClaim returns the claim as the API server has it (nil: gone).

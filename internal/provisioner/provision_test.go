@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"github.com/cinder-provisioner/cinder-provisioner/internal/contract"
 	"maps"
 	"slices"
 	"strings"
@@ -20,6 +19,7 @@ import (
 
 	"github.com/cinder-provisioner/cinder-provisioner/internal/cinder"
 	"github.com/cinder-provisioner/cinder-provisioner/internal/cinder/fake"
+	"github.com/cinder-provisioner/cinder-provisioner/internal/contract"
 	"github.com/cinder-provisioner/cinder-provisioner/internal/mapper"
 )
 

@@ -3,7 +3,6 @@ package provisioner
 import (
 	"encoding/json"
 	"fmt"
-	"github.com/cinder-provisioner/cinder-provisioner/internal/contract"
 
 	corev1 "k8s.io/api/core/v1"
 	storagev1 "k8s.io/api/storage/v1"
@@ -12,6 +11,7 @@ import (
 	"sigs.k8s.io/sig-storage-lib-external-provisioner/v13/controller"
 
 	"github.com/cinder-provisioner/cinder-provisioner/internal/cinder"
+	"github.com/cinder-provisioner/cinder-provisioner/internal/contract"
 )
 
 func (p *Provisioner) buildPV(opts controller.ProvisionOptions, vol *cinder.Volume, exp *cinder.Export, connector cinder.Connector, source corev1.PersistentVolumeSource) (*corev1.PersistentVolume, error) {

@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/cinder-provisioner/cinder-provisioner/internal/contract"
-	"github.com/cinder-provisioner/cinder-provisioner/internal/refs"
 	"strings"
 	"time"
 
@@ -15,7 +13,9 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/cinder-provisioner/cinder-provisioner/internal/cinder"
+	"github.com/cinder-provisioner/cinder-provisioner/internal/contract"
 	"github.com/cinder-provisioner/cinder-provisioner/internal/mapper"
+	"github.com/cinder-provisioner/cinder-provisioner/internal/refs"
 )
 
 // The sweep. With contract.FinalizerProvisioning, a claim deleted while its volume

@@ -1,7 +1,6 @@
 package provisioner
 
 import (
-	"github.com/cinder-provisioner/cinder-provisioner/internal/contract"
 	"slices"
 	"testing"
 	"time"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/cinder-provisioner/cinder-provisioner/internal/cinder"
 	"github.com/cinder-provisioner/cinder-provisioner/internal/cinder/fake"
+	"github.com/cinder-provisioner/cinder-provisioner/internal/contract"
 )
 
 // The sweep deletes only on proof: ours, policy Delete, no claim of its

@@ -2,12 +2,13 @@ package refs
 
 import (
 	"fmt"
-	"github.com/cinder-provisioner/cinder-provisioner/internal/contract"
 	"slices"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/cinder-provisioner/cinder-provisioner/internal/contract"
 )
 
 func TestReferencesFindEveryFieldThatCarriesAVolumeID(t *testing.T) {

@@ -2,7 +2,6 @@ package resizer
 
 import (
 	"context"
-	"github.com/cinder-provisioner/cinder-provisioner/internal/contract"
 	"strings"
 	"sync"
 	"testing"
@@ -21,6 +20,7 @@ import (
 
 	"github.com/cinder-provisioner/cinder-provisioner/internal/cinder"
 	"github.com/cinder-provisioner/cinder-provisioner/internal/cinder/fake"
+	"github.com/cinder-provisioner/cinder-provisioner/internal/contract"
 )
 
 const (
