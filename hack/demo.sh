@@ -6,6 +6,7 @@
 set -euo pipefail
 LOG_TAG=demo
 source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/demo-rbd.sh"
 cd "$REPO_ROOT"
 
 DEMO=${DEMO_LAB:-/tmp/cinder-provisioner/demo}
@@ -57,24 +58,26 @@ if K get namespace cinder-demo >/dev/null 2>&1; then
   wait_for 120 "the previous run's PVs to be deleted" no_demo_pvs || true
 fi
 K apply -f examples/local/storageclasses.yaml -f examples/local/claims.yaml >> "$step_log" 2>&1 || die "kubectl apply failed; see $step_log"
+# and one claim on Cinder's rbd backend (the stack's Ceph), with what a Ceph admin deploys for ceph-csi
+demo_rbd_apply >> "$step_log" 2>&1 || die "kubectl apply (RBD) failed; see $step_log"
 t0=$(date +%s%N)
 
-log "5/7 waiting for the iSCSI claims to be Bound"
+log "5/7 waiting for the iSCSI and RBD claims to be Bound"
 step_log=$DEMO/provisioner.log
 bound() { [ "$(K -n cinder-demo get pvc "$1" -o jsonpath='{.status.phase}')" = Bound ]; }
-for c in web-data db-data raw-block; do
+for c in web-data db-data raw-block ceph-data; do
   wait_for 120 "claim $c" bound $c \
     || die "claim $c not Bound after 120 s: $(K -n cinder-demo describe pvc $c | tail -5)"
 done
-log "all iSCSI claims Bound $(( ($(date +%s%N) - t0) / 1000000 )) ms after they were created"
+log "all iSCSI and RBD claims Bound $(( ($(date +%s%N) - t0) / 1000000 )) ms after they were created"
 refused() { K -n cinder-demo get events --field-selector involvedObject.name=on-nfs,reason=UnsupportedTransport -o name | grep -q .; }
 wait_for 60 "nfs refusal" refused \
   || die "no UnsupportedTransport event on claim on-nfs"
 
 echo
 refusals=()
-printf '%-10s %-6s %-41s %-37s %-7s %-9s %-44s %s\n' CLAIM SIZE PV "CINDER VOLUME" STATUS TRANSPORT TARGET "iSCSI LOGIN (PV fields only)"
-for c in web-data db-data raw-block on-nfs; do
+printf '%-10s %-6s %-41s %-37s %-7s %-9s %-44s %s\n' CLAIM SIZE PV "CINDER VOLUME" STATUS TRANSPORT TARGET "iSCSI LOGIN / librbd I/O (PV fields only)"
+for c in web-data db-data raw-block ceph-data on-nfs; do
   pv=$(K -n cinder-demo get pvc $c -o jsonpath='{.spec.volumeName}')
   if [ -z "$pv" ]; then
     reason=$(K -n cinder-demo get events --field-selector involvedObject.name=$c,type=Warning \
@@ -87,6 +90,11 @@ for c in web-data db-data raw-block on-nfs; do
   size=$(K get pv $pv -o jsonpath='{.spec.capacity.storage}')
   vol=$(K get pv $pv -o jsonpath='{.metadata.annotations.cinder\.openstack\.org/volume-id}')
   status=$(cinder volumes/$vol | python3 -c 'import json,sys; print(json.load(sys.stdin)["volume"]["status"])')
+  if [ -n "$(K get pv $pv -o jsonpath='{.spec.csi.volumeHandle}')" ]; then
+    target="$(K get pv $pv -o jsonpath='{.spec.csi.volumeAttributes.pool}')/$(K get pv $pv -o jsonpath='{.spec.csi.volumeHandle}')"
+    printf '%-10s %-6s %-41s %-37s %-7s %-9s %-44s %s\n' $c "$size" "$pv" "$vol" "$status" rbd "$target" "$(demo_rbd_read $pv)"
+    continue
+  fi
   portal=$(K get pv $pv -o jsonpath='{.spec.iscsi.targetPortal}')
   iqn=$(K get pv $pv -o jsonpath='{.spec.iscsi.iqn}')
   lun=$(K get pv $pv -o jsonpath='{.spec.iscsi.lun}')

@@ -55,7 +55,7 @@ if [ -d $LAB/mnt ]; then
 fi
 
 if [ "${1:-}" = "--purge" ]; then
-  rm -rf $LAB/{etc,lib,run,log,state,lock,mysql,rabbitmq,nfs-export,mnt,tgt-volumes,keystone} $LAB/cinder.env
+  rm -rf $LAB/{etc,lib,run,log,state,lock,mysql,rabbitmq,nfs-export,mnt,tgt-volumes,tgt-volumes-mp,keystone} $LAB/cinder.env
   rm -f /var/lib/cinder/volumes/volume-*      # tgt persistence files written for our volumes
   echo "purged state under $LAB"
 fi

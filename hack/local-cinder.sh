@@ -11,7 +11,11 @@
 #   keystone               http://127.0.0.1:5000/v3            admin / secret, project admin
 #
 # Knobs (environment):
-#   CINDER_BACKENDS="tgtfile nfs fake"  backends to enable, one volume type each
+#   CINDER_BACKENDS="tgtfile nfs fake rbd"  backends to enable, one volume type each;
+#                                   rbd = Cinder's RBD driver on the one-node Ceph
+#                                   cluster hack/local-ceph.sh starts (pool volumes);
+#                                   tgtfile-mp = tgtfile with a second portal (Cinder's
+#                                   iscsi_secondary_ip_addresses = 127.0.0.2): multipath
 #   CINDER_DEFAULT_TYPE=tgtfile     volume type used when a request names none
 #   CINDER_PROJECT=<32 hex>         noauth project id (any hex id works)
 #   CINDER_KEYSTONE=1               also run Keystone + the keystone cinder-api (0: noauth only)
@@ -25,7 +29,7 @@ LOG_TAG=local-cinder
 source "$(dirname "$0")/lib.sh"
 LAB=${CINDER_LAB:-/tmp/cinder-provisioner/cinder}
 DB=mariadb
-BACKENDS=${CINDER_BACKENDS:-tgtfile nfs fake}
+BACKENDS=${CINDER_BACKENDS:-tgtfile nfs fake rbd tgtfile-mp}
 DEFAULT_TYPE=${CINDER_DEFAULT_TYPE:-$(echo $BACKENDS | awk '{print $1}')}
 PROJECT=${CINDER_PROJECT:-e8c0a5f7b2d94c61a3f0d1b2c3d4e5f6}
 AS_SERVICE=${CINDER_NOAUTH_AS_SERVICE:-0}
@@ -49,7 +53,10 @@ mkdir -p $LAB/{etc,lib,run,log,state,lock,rabbitmq/mnesia,rabbitmq/log}
 # ---------------------------------------------------------------- 1. packages
 PKGS="cinder-api cinder-scheduler cinder-volume rabbitmq-server mariadb-server curl libiscsi-bin"
 has nfs && PKGS="$PKGS nfs-common"
-has tgtfile && PKGS="$PKGS tgt"
+has_tgt() { has tgtfile || has tgtfile-mp; }
+has_tgt && PKGS="$PKGS tgt"
+# the RBD driver imports python3-rados/-rbd; the cluster itself: local-ceph.sh
+has rbd && PKGS="$PKGS ceph-mon ceph-osd ceph-mgr ceph-common python3-rbd uuid-runtime"
 [ "$KEYSTONE" = 1 ] && PKGS="$PKGS keystone"
 missing=$(for p in $PKGS; do dpkg-query -W -f='${Status}\n' $p 2>/dev/null | grep -q '^install ok installed$' || echo $p; done)
 if [ -n "$missing" ]; then
@@ -71,12 +78,23 @@ EOF
   progress_run "apt-get update" $LAB/log/apt.log apt-get update -q \
     || { tail -20 $LAB/log/apt.log; echo "apt-get update failed"; exit 1; }
   # a few minutes cold; the ticker shows dpkg's "Unpacking ..."/"Setting up ..."
-  progress_run "apt-get install (Cinder, Keystone, MariaDB, RabbitMQ, tgt)" $LAB/log/apt.log \
+  progress_run "apt-get install (Cinder, Keystone, MariaDB, RabbitMQ, tgt$(has rbd && echo ', Ceph'))" $LAB/log/apt.log \
     apt-get install -y -q --no-install-recommends \
     -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold $missing \
     || { tail -20 $LAB/log/apt.log; echo "apt-get install failed"; exit 1; }
   [ $created_policy = 1 ] && rm -f /usr/sbin/policy-rc.d
   log "packages installed"
+fi
+
+# ---------------------------------------------------------------- 1b. Ceph
+# the one-node Ceph cluster of the rbd backend comes up while MariaDB,
+# RabbitMQ and Keystone do; cinder-volume starts only once it is ready
+CEPH_LAB=${CEPH_LAB:-$(dirname $LAB)/ceph}
+if has rbd; then
+  mkdir -p $CEPH_LAB/log
+  CEPH_LAB=$CEPH_LAB bash "$(dirname "$0")/local-ceph.sh" > $CEPH_LAB/log/local-ceph.out 2>&1 &
+  ceph_pid=$!
+  log "starting Ceph (hack/local-ceph.sh, log $CEPH_LAB/log/local-ceph.out)"
 fi
 
 # ---------------------------------------------------------------- 2. files
@@ -329,6 +347,33 @@ nas_secure_file_operations = false
 nas_secure_file_permissions = false
 max_over_subscription_ratio = 20.0
 
+[rbd]
+volume_driver = cinder.volume.drivers.rbd.RBDDriver
+volume_backend_name = rbd
+rbd_pool = volumes
+rbd_ceph_conf = $CEPH_LAB/ceph.conf
+rbd_user = cinder
+rbd_cluster_name = ceph
+# rados_connect_timeout stays -1 (the default): set, it is also librados'
+# OSD and monitor op timeout, and a delete during a longer Ceph outage ends
+# in error_deleting (for an admin to reset) instead of finishing after it
+rbd_flatten_volume_from_snapshot = false
+rbd_max_clone_depth = 5
+# no Nova here: no libvirt secret (rbd_secret_uuid) to name
+
+# tgtfile with a second portal: its connection info lists both
+# (target_portals), as a multipath array's does
+[tgtfile-mp]
+volume_driver = cinder_lab_tgtfile.TgtFileDriver
+volume_backend_name = tgtfile-mp
+file_volumes_dir = $LAB/tgt-volumes-mp
+target_helper = tgtadm
+target_protocol = iscsi
+target_ip_address = 127.0.0.1
+iscsi_secondary_ip_addresses = 127.0.0.2
+target_port = 3260
+volumes_dir = /var/lib/cinder/volumes
+
 [tgtfile]
 volume_driver = cinder_lab_tgtfile.TgtFileDriver
 volume_backend_name = tgtfile
@@ -484,10 +529,15 @@ if has nfs; then
   mkdir -p $MP
   mountpoint -q $MP || mount --bind $LAB/nfs-export $MP
 fi
-if has tgtfile; then
+if has_tgt; then
   mkdir -p $LAB/tgt-volumes
   ssd_start tgtd /usr/sbin/tgtd -f --iscsi portal=127.0.0.1:3260
   for i in $(seq 1 50); do tgtadm --lld iscsi --op show --mode target >/dev/null 2>&1 && break; sleep 0.1; done
+  # tgtfile-mp's second portal: tgtd also listens on 127.0.0.2 (any 127/8 address is local)
+  if has tgtfile-mp && ! tgtadm --lld iscsi --op show --mode portal | grep -q '127.0.0.2:3260'; then
+    tgtadm --lld iscsi --op new --mode portal --param portal=127.0.0.2:3260
+    log "tgtd: second portal 127.0.0.2:3260"
+  fi
 fi
 
 # ---------------------------------------------------------------- 6. cinder
@@ -495,10 +545,25 @@ fi
     /usr/lib/rabbitmq/bin/rabbitmqctl -q wait --timeout 60 $RABBITMQ_PID_FILE ) \
   || { tail -5 $LAB/log/rabbitmqctl-wait.out; echo "rabbitmq not ready; see $LAB/rabbitmq/log/"; exit 1; }
 log "rabbitmq ready"
+if has rbd; then
+  progress_start "Ceph (local-ceph.sh)" $ceph_pid $CEPH_LAB/log/local-ceph.out
+  wait $ceph_pid || { progress_stop; tail -20 $CEPH_LAB/log/local-ceph.out; echo "local-ceph.sh failed"; exit 1; }
+  progress_stop
+  log "$(grep -h READY $CEPH_LAB/log/local-ceph.out | tail -1 | sed 's/^\[[^]]*\] //')"
+fi
+# cinder-volume reads its backends when it starts: one started with another
+# cinder.conf (another checkout's backends, or restarted by hand) is
+# restarted with this one. run/cinder-volume.conf holds "PID sha256-of-conf".
+conf_sig() { echo "$(cat $LAB/run/cinder-volume.pid) $(sha256sum < $LAB/etc/cinder.conf | cut -c1-64)"; }
+if running $LAB/run/cinder-volume.pid && [ "$(cat $LAB/run/cinder-volume.conf 2>/dev/null)" != "$(conf_sig)" ]; then
+  log "cinder-volume (pid $(cat $LAB/run/cinder-volume.pid)) runs another cinder.conf: restarting it"
+  stop_pidfile $LAB/run/cinder-volume.pid cinder-volume 10
+fi
 export PYTHONPATH=$LAB/lib
 for s in api scheduler volume; do
   ssd_start cinder-$s /usr/bin/cinder-$s --config-file $LAB/etc/cinder.conf
 done
+conf_sig > $LAB/run/cinder-volume.conf
 [ "$KEYSTONE" = 1 ] && ssd_start cinder-api-keystone /usr/bin/cinder-api \
   --config-file $LAB/etc/cinder.conf --config-file $LAB/etc/cinder-api-keystone.conf
 
@@ -553,6 +618,12 @@ fi
   echo "CINDER_PROJECT_ID=$PROJECT"
   echo "CINDER_TOKEN=admin:$PROJECT"
   echo "CINDER_DEFAULT_TYPE=$DEFAULT_TYPE"
+  echo "CINDER_BACKENDS=\"$BACKENDS\""
+  if has rbd; then
+    echo "# the rbd backend's Ceph cluster (hack/local-ceph.sh)"
+    grep -v -e '^#' -e '^CEPH_KEY=' $CEPH_LAB/ceph.env
+    echo "CEPH_CINDER_KEYRING=$CEPH_LAB/ceph.client.cinder.keyring"
+  fi
   if [ "$KEYSTONE" = 1 ]; then
     echo "# Keystone: its catalog has volumev3 -> http://127.0.0.1:8777/v3/%(project_id)s"
     echo "KEYSTONE_AUTH_URL=http://127.0.0.1:5000/v3"

@@ -6,12 +6,15 @@
 #     command hack/local-cinder.sh uses, then waited for;
 #   rabbitmq, keystone: started again by re-running hack/local-cinder.sh,
 #     which starts what is not running and waits until Cinder answers;
-#   kube-apiserver: started again by re-running hack/local-kube.sh.
+#   kube-apiserver: started again by re-running hack/local-kube.sh;
+#   ceph-mon, ceph-osd, ceph-mgr: started again by re-running hack/local-ceph.sh,
+#     which starts what is not running and waits until the OSD is up.
 set -euo pipefail
 LOG_TAG=stack-service
 source "$(dirname "$0")/lib.sh"
 LAB=${CINDER_LAB:-/tmp/cinder-provisioner/cinder}
 KLAB=${KUBE_LAB:-/tmp/cinder-provisioner/kube}
+CEPH_LAB=${CEPH_LAB:-$(dirname "$LAB")/ceph}
 HACK=$(cd "$(dirname "$0")" && pwd)
 export PATH=/usr/sbin:/usr/bin:/sbin:/bin:$PATH
 action=${1:-} name=${2:-}
@@ -25,7 +28,8 @@ case "$name" in
   rabbitmq) extra=("$LAB/run/rabbitmq-beam.pid"); rerun=$HACK/local-cinder.sh ;;
   keystone) rerun=$HACK/local-cinder.sh ;;
   kube-apiserver) pidfile=$KLAB/run/kube-apiserver.pid; rerun=$HACK/local-kube.sh ;;
-  *) die "usage: $0 stop|start cinder-api|cinder-scheduler|cinder-volume|tgtd|rabbitmq|keystone|kube-apiserver" ;;
+  ceph-mon|ceph-osd|ceph-mgr) pidfile=$CEPH_LAB/run/$name.pid; rerun=$HACK/local-ceph.sh ;;
+  *) die "usage: $0 stop|start cinder-api|cinder-scheduler|cinder-volume|tgtd|rabbitmq|keystone|kube-apiserver|ceph-mon|ceph-osd|ceph-mgr" ;;
 esac
 
 case "$action" in
@@ -48,7 +52,7 @@ case "$action" in
     if [ -n "$rerun" ]; then
       log "starting $name again: $(basename "$rerun") starts what is not running"
       out=$(mktemp)
-      bash "$rerun" > "$out" 2>&1 || { tail -20 "$out" >&2; rm -f "$out"; die "$(basename "$rerun") failed"; }
+      CEPH_LAB=$CEPH_LAB bash "$rerun" > "$out" 2>&1 || { tail -20 "$out" >&2; rm -f "$out"; die "$(basename "$rerun") failed"; }
       rm -f "$out"
       running "$pidfile" || die "$name did not start"
       log "$name answers"
@@ -58,6 +62,8 @@ case "$action" in
     start-stop-daemon --start --background --make-pidfile --pidfile "$pidfile" \
       --output "$LAB/log/$name.out" --exec "${cmd[0]}" -- "${cmd[@]:1}"
     log "started $name (pid $(cat "$pidfile"))"
+    # local-cinder.sh restarts a cinder-volume whose "PID conf-sha" differs
+    [ "$name" = cinder-volume ] && echo "$(cat "$pidfile") $(sha256sum < "$LAB/etc/cinder.conf" | cut -c1-64)" > "$LAB/run/cinder-volume.conf"
     case "$name" in
       cinder-api)
         set -a; source "$LAB/cinder.env"; set +a
@@ -66,6 +72,10 @@ case "$action" in
         ;;
       tgtd)
         wait_for 30 tgtd tgtadm --lld iscsi --op show --mode target || die "tgtd did not answer within 30 s"
+        # the second portal of the tgtfile-mp backend (local-cinder.sh)
+        if grep -q '^enabled_backends = .*tgtfile-mp' "$LAB/etc/cinder.conf" 2>/dev/null; then
+          tgtadm --lld iscsi --op new --mode portal --param portal=127.0.0.2:3260
+        fi
         ;;
       *)
         # scheduler and volume report to the database; give them the time

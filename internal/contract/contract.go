@@ -83,3 +83,11 @@ const (
 	MetaSnapshotName      = "cinder.openstack.org/volumesnapshot-name"
 	MetaSnapshotUID       = "cinder.openstack.org/volumesnapshot-uid"
 )
+
+// The keys of the admin's Ceph Secret a ceph-csi static PV names
+// (nodeStageSecretRef): ceph-csi's node stage authenticates to Ceph as
+// userID with the cephx key userKey.
+const (
+	CephSecretUserID  = "userID"
+	CephSecretUserKey = "userKey"
+)

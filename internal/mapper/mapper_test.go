@@ -54,6 +54,10 @@ func TestMapMatchesGoldenForBothConnectionInfoForms(t *testing.T) {
 			params: func(p *Params) {
 				p.Block, p.RBDDriver, p.ImageFeatures = true, "openshift-storage.rbd.csi.ceph.com", "layering,exclusive-lock"
 			}},
+		// the answer of a real Cinder 21 (Zed) RBDDriver on Ceph 16.2 (hack/local-ceph.sh,
+		// captured through both APIs): secret_uuid is the cluster's fsid when no
+		// rbd_secret_uuid is configured; only name (pool/image) is used
+		{name: "rbd-cinder21-real", input: "rbd-cinder21-real", volumeID: "50c33aef-7f36-4c1a-b82a-c077242d7a3f"},
 		{name: "fc-wwn-list", input: "fc-list", volumeID: "2b3c4d5e-6f70-4812-9a3b-4c5d6e7f8091"},
 		{name: "fc-wwn-string-with-colons-block", input: "fc-string", volumeID: "8c9d0e1f-2a3b-4c5d-8e6f-7a8b9c0d1e2f",
 			params: func(p *Params) { p.Block = true }},

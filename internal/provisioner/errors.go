@@ -18,9 +18,13 @@ func (e *claimError) Error() string { return e.msg }
 
 // missingSecretError is an admin-supplied Secret a StorageClass names that
 // does not exist.
-type missingSecretError struct{ namespace, name string }
+// lacks names the key it exists without ("" when it does not exist).
+type missingSecretError struct{ namespace, name, lacks string }
 
 func (e *missingSecretError) Error() string {
+	if e.lacks != "" {
+		return fmt.Sprintf("Secret %s/%s named by the StorageClass (cephSecretName/cephSecretNamespace) has no %s: ceph-csi needs the Ceph user's userID and userKey in it", e.namespace, e.name, e.lacks)
+	}
 	return fmt.Sprintf("Secret %s/%s named by the StorageClass (cephSecretName/cephSecretNamespace) does not exist: create it with the Ceph user's userID and userKey", e.namespace, e.name)
 }
 

@@ -266,18 +266,25 @@ func (p *Provisioner) connectorFor(opts controller.ProvisionOptions, params *Par
 	return c, nil
 }
 
-// checkCephSecret makes sure the admin's Ceph Secret a class names exists
-// before a volume is made for it.
+// checkCephSecret makes sure the admin's Ceph Secret a class names exists,
+// with the userID and userKey ceph-csi's node stage reads, before a volume
+// is made for it. (Whether the key is right only Ceph can tell: the
+// provisioner never talks to Ceph.)
 func (p *Provisioner) checkCephSecret(ctx context.Context, mp mapper.Params) error {
 	if mp.CephSecretName == "" {
 		return nil
 	}
-	_, err := p.kube.CoreV1().Secrets(mp.CephSecretNamespace).Get(ctx, mp.CephSecretName, metav1.GetOptions{})
+	sec, err := p.kube.CoreV1().Secrets(mp.CephSecretNamespace).Get(ctx, mp.CephSecretName, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
 		return &missingSecretError{namespace: mp.CephSecretNamespace, name: mp.CephSecretName}
 	}
 	if err != nil {
 		return fmt.Errorf("get Ceph Secret %s/%s: %w", mp.CephSecretNamespace, mp.CephSecretName, err)
+	}
+	for _, key := range []string{contract.CephSecretUserID, contract.CephSecretUserKey} {
+		if len(sec.Data[key]) == 0 && sec.StringData[key] == "" {
+			return &missingSecretError{namespace: mp.CephSecretNamespace, name: mp.CephSecretName, lacks: key}
+		}
 	}
 	return nil
 }

@@ -452,6 +452,20 @@ func TestProvisionFailures(t *testing.T) {
 			wantMsg:    "Secret ceph/ceph-user named by the StorageClass",
 		},
 		{
+			name:   "Ceph Secret named by the class without userKey",
+			params: map[string]string{"clusterID": "ceph-1", "cephSecretName": "ceph-user", "cephSecretNamespace": "ceph"},
+			setup: func(e *env) {
+				sec := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "ceph-user", Namespace: "ceph"}, Data: map[string][]byte{"userID": []byte("cinder")}}
+				if _, err := e.kube.CoreV1().Secrets("ceph").Create(e.ctx, sec, metav1.CreateOptions{}); err != nil {
+					e.t.Fatal(err)
+				}
+			},
+			wantOps:    opsLookup,
+			wantState:  controller.ProvisioningFinished,
+			wantReason: ReasonMissingSecret,
+			wantMsg:    "Secret ceph/ceph-user named by the StorageClass (cephSecretName/cephSecretNamespace) has no userKey",
+		},
+		{
 			name: "Cinder unreachable for the lookup",
 			setup: func(e *env) {
 				e.cinder.FailNext(fake.OpFindVolumeByName, cinder.NewError("find volume", testPVName, cinder.ErrUnavailable, ""))
