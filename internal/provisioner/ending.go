@@ -75,7 +75,7 @@ func (p *Provisioner) undoRefused(ctx context.Context, opts controller.Provision
 		return res
 	}
 	if res.undo == undoAll {
-		if err := p.removeLeftovers(ctx, opts, res.req, res.volumeID); err != nil {
+		if _, err := p.removeLeftovers(ctx, opts, res.req, res.volumeID); err != nil {
 			return retryLater(fmt.Errorf("%w; removing what an attempt left for this claim did not finish, will retry: %w", res.err, err))
 		}
 	}

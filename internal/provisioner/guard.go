@@ -40,9 +40,8 @@ type GuardConfig struct {
 	// Workers is how many objects are worked on at once (default 2).
 	Workers int
 	// RetryBase and RetryMax bound the backoff of a failed object
-	// (defaults 1 s and 5 min); Busy is how long a claim an attempt is
-	// working on waits before it is looked at again (default 2 s).
-	RetryBase, RetryMax, Busy time.Duration
+	// (defaults 1 s and 5 min).
+	RetryBase, RetryMax time.Duration
 }
 
 // Guard: see above.
@@ -52,7 +51,6 @@ type Guard struct {
 	volumes cache.SharedIndexInformer
 	queue   workqueue.TypedRateLimitingInterface[guardKey]
 	workers int
-	busy    time.Duration
 }
 
 type guardKey struct {
@@ -79,15 +77,11 @@ func NewGuard(cfg GuardConfig) (*Guard, error) {
 	if cfg.RetryMax <= 0 {
 		cfg.RetryMax = 5 * time.Minute
 	}
-	if cfg.Busy <= 0 {
-		cfg.Busy = 2 * time.Second
-	}
 	g := &Guard{
 		p:       cfg.Provisioner,
 		claims:  cfg.Claims,
 		volumes: cfg.Volumes,
 		workers: cfg.Workers,
-		busy:    cfg.Busy,
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(
 			workqueue.NewTypedItemExponentialFailureRateLimiter[guardKey](cfg.RetryBase, cfg.RetryMax),
 			workqueue.TypedRateLimitingQueueConfig[guardKey]{Name: "guard"}),
@@ -159,7 +153,7 @@ func (g *Guard) next(ctx context.Context) bool {
 	}
 	defer g.queue.Done(k)
 	var (
-		again bool
+		again time.Duration
 		err   error
 	)
 	switch k.kind {
@@ -174,23 +168,23 @@ func (g *Guard) next(ctx context.Context) bool {
 			utilruntime.HandleErrorWithContext(ctx, err, "Guard: will retry", "kind", k.kind, "key", k.key)
 		}
 		g.queue.AddRateLimited(k)
-	case again:
+	case again > 0:
 		g.queue.Forget(k)
-		g.queue.AddAfter(k, g.busy)
+		g.queue.AddAfter(k, again)
 	default:
 		g.queue.Forget(k)
 	}
 	return true
 }
 
-func (g *Guard) syncClaim(ctx context.Context, key string) (bool, error) {
+func (g *Guard) syncClaim(ctx context.Context, key string) (time.Duration, error) {
 	obj, exists, err := g.claims.GetIndexer().GetByKey(key)
 	if err != nil || !exists {
-		return false, err
+		return 0, err
 	}
 	claim, ok := obj.(*corev1.PersistentVolumeClaim)
 	if !ok || !needsRelease(claim) {
-		return false, nil
+		return 0, nil
 	}
 	return g.p.release(klog.NewContext(ctx, klog.FromContext(ctx).WithValues("pvc", klog.KObj(claim))), claim)
 }

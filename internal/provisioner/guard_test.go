@@ -23,7 +23,7 @@ func TestGuardActsOnWhatTheInformersSee(t *testing.T) {
 
 	factory := informers.NewSharedInformerFactory(e.kube, 0)
 	g, err := NewGuard(GuardConfig{Provisioner: e.p, Claims: factory.Core().V1().PersistentVolumeClaims().Informer(),
-		Volumes: factory.Core().V1().PersistentVolumes().Informer(), Busy: 10 * time.Millisecond, RetryBase: 10 * time.Millisecond})
+		Volumes: factory.Core().V1().PersistentVolumes().Informer(), RetryBase: 10 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}

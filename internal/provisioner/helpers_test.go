@@ -67,6 +67,9 @@ func newEnv(t *testing.T) *env {
 		ClusterID:       testClusterID,
 		SecretNamespace: testSecretNamespace,
 		Connector:       cinder.Connector{Initiator: testIQN, Host: testHost, IP: "192.0.2.10", Platform: "x86_64", OSType: "linux2"},
+		// the fake answers every create at once: no create can land
+		// later, unless a test says so (inflight_test.go)
+		CreateLands: time.Nanosecond,
 	})
 	if err != nil {
 		t.Fatalf("New: %v", err)

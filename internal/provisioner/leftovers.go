@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -43,8 +44,13 @@ func (p *Provisioner) existingPV(ctx context.Context, name, volumeID string) (*c
 // told to forget the claim; end then releases a live claim from
 // contract.FinalizerProvisioning.
 func (p *Provisioner) forget(ctx context.Context, opts controller.ProvisionOptions, live *corev1.PersistentVolumeClaim) result {
-	if err := p.removeLeftovers(ctx, opts, nil, ""); err != nil {
+	none, err := p.removeLeftovers(ctx, opts, nil, "")
+	if err != nil {
 		return retryLater(fmt.Errorf("claim %s/%s was deleted; removing its volume did not finish, will retry: %w", opts.PVC.Namespace, opts.PVC.Name, err))
+	}
+	if wait := p.inflight.wait(opts.PVC.UID); none && protected(live) && wait > 0 {
+		// the Guard looks again once no create can land (release.go)
+		return retryLater(fmt.Errorf("claim %s/%s was deleted and no volume of it is found, but a create sent for it may still reach Cinder for %s: its finalizer %s stays until then", opts.PVC.Namespace, opts.PVC.Name, wait.Round(time.Second), contract.FinalizerProvisioning))
 	}
 	if err := p.releaseSource(ctx, opts.PVC); err != nil {
 		return retryLater(fmt.Errorf("claim %s/%s was deleted: %w", opts.PVC.Namespace, opts.PVC.Name, err))
@@ -58,8 +64,9 @@ func (p *Provisioner) forget(ctx context.Context, opts controller.ProvisionOptio
 // contract.FinalizerProvisioning (or, for a claim made before it, the library's
 // memory of the claim) says the volume is the claim's and unwanted; a PV of
 // the claim's name, or any PV that refers to the volume, says otherwise:
-// then the volume stays, held by that PV.
-func (p *Provisioner) removeLeftovers(ctx context.Context, opts controller.ProvisionOptions, req *request, volumeID string) error {
+// then the volume stays, held by that PV. none is true when no volume of the
+// claim was found (volumeID "" and none by name).
+func (p *Provisioner) removeLeftovers(ctx context.Context, opts controller.ProvisionOptions, req *request, volumeID string) (none bool, err error) {
 	connector, secretNS := p.connector, p.secretNamespace
 	if req != nil {
 		connector, secretNS = req.connector, req.mapper.SecretNamespace
@@ -69,7 +76,7 @@ func (p *Provisioner) removeLeftovers(ctx context.Context, opts controller.Provi
 		switch {
 		case errors.Is(err, cinder.ErrNotFound):
 		case err != nil:
-			return fmt.Errorf("look up volume %s: %w", opts.PVName, err)
+			return false, fmt.Errorf("look up volume %s: %w", opts.PVName, err)
 		case vol.Metadata[contract.MetaClusterID] == p.clusterID:
 			volumeID = vol.ID
 			if ns := vol.Metadata[contract.MetaSecretNamespace]; ns != "" {
@@ -81,22 +88,22 @@ func (p *Provisioner) removeLeftovers(ctx context.Context, opts controller.Provi
 	if volumeID != "" {
 		if pv, err := p.existingPV(ctx, opts.PVName, volumeID); err != nil || pv != nil {
 			// a PV holds the volume: the library's delete path owns it now
-			return err
+			return false, err
 		}
 		held, err := p.heldBy(ctx, volumeID)
 		if err != nil {
-			return err
+			return false, err
 		}
 		if len(held) > 0 {
 			klog.FromContext(ctx).Info("Keeping the claim's volume: a PV refers to it", "volumeID", volumeID, "pvs", held)
-			return nil
+			return false, nil
 		}
 		klog.FromContext(ctx).V(2).Info("Removing volume of a claim that cannot be served", "volumeID", volumeID)
 		if err := p.removeVolume(ctx, volumeID, connector); err != nil {
-			return err
+			return false, err
 		}
 	}
-	return p.deleteSecret(ctx, secretNS, mapper.ChapSecretName(opts.PVName), opts.PVName)
+	return volumeID == "", p.deleteSecret(ctx, secretNS, mapper.ChapSecretName(opts.PVName), opts.PVName)
 }
 
 // heldBy names the PVs that refer to the volume, read live.

@@ -67,7 +67,7 @@ func TestProvisionHoldsTheClaimBeforeTheFirstCreate(t *testing.T) {
 	c.Spec.VolumeName = pv.Name
 	c, _ = e.kube.CoreV1().PersistentVolumeClaims("app").Update(e.ctx, c, metav1.UpdateOptions{})
 	e.cinder.ResetCalls()
-	if again, err := e.p.release(e.ctx, c); err != nil || again {
+	if again, err := e.p.release(e.ctx, c); err != nil || again != 0 {
 		t.Fatalf("release = %v, %v", again, err)
 	}
 	if protected(e.liveClaim()) {
@@ -132,7 +132,7 @@ func TestClaimDeletedInFlightLosesItsVolumeWhateverThePolicy(t *testing.T) {
 					t.Fatalf("Provision of a deleted claim = %v, want IgnoredError", err)
 				}
 			default:
-				if again, err := e.p.release(e.ctx, deleting); err != nil || again {
+				if again, err := e.p.release(e.ctx, deleting); err != nil || again != 0 {
 					t.Fatalf("release = %v, %v", again, err)
 				}
 			}
@@ -158,7 +158,7 @@ func TestGuardWaitsForTheAttemptOnAClaim(t *testing.T) {
 	}
 	e.cinder.ResetCalls()
 	again, err := e.p.release(e.ctx, deleting)
-	if err != nil || !again {
+	if err != nil || again == 0 {
 		t.Fatalf("release while an attempt works = %v, %v; want again", again, err)
 	}
 	if ops := e.ops(); len(ops) != 0 {
@@ -166,7 +166,7 @@ func TestGuardWaitsForTheAttemptOnAClaim(t *testing.T) {
 	}
 	e.p.locks.unlock(deleting.UID)
 	e.cinder.Fail(fake.OpAttachmentComplete, nil)
-	if again, err := e.p.release(e.ctx, deleting); err != nil || again {
+	if again, err := e.p.release(e.ctx, deleting); err != nil || again != 0 {
 		t.Fatalf("release = %v, %v", again, err)
 	}
 	e.checkNothingLeft()

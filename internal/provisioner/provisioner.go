@@ -58,6 +58,10 @@ type Config struct {
 	// from the selected node and allowedTopologies and written into PV
 	// nodeAffinity; "" means DefaultZoneKey.
 	ZoneKey string
+	// CreateLands is how long after it was sent a create whose answer was
+	// lost may still make a volume (inflight.go); 0 means
+	// DefaultCreateLands.
+	CreateLands time.Duration
 }
 
 // Provisioner provisions and deletes Cinder-backed PersistentVolumes.
@@ -76,6 +80,7 @@ type Provisioner struct {
 	dynamic         dynamic.Interface
 	zoneKey         string
 	sweepGrace      time.Duration
+	inflight        inflight
 }
 
 var (
@@ -114,6 +119,7 @@ func New(cfg Config) (*Provisioner, error) {
 		dynamic:         cfg.Dynamic,
 		zoneKey:         cfg.ZoneKey,
 		sweepGrace:      cfg.SweepGrace,
+		inflight:        inflight{window: cfg.CreateLands},
 	}
 	if p.sweepGrace <= 0 {
 		p.sweepGrace = DefaultSweepGrace

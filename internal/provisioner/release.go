@@ -2,10 +2,12 @@ package provisioner
 
 import (
 	"context"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	storagev1 "k8s.io/api/storage/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/klog/v2"
 	"sigs.k8s.io/sig-storage-lib-external-provisioner/v13/controller"
 )
 
@@ -23,33 +25,44 @@ func pvNameFor(claim *corev1.PersistentVolumeClaim) string { return "pvc-" + str
 // protection.go). A claim bound to its PV is released at once: the PV and
 // its reclaim policy own the volume from now on. A claim being deleted
 // unbound, or bound to another PV, first loses everything made for it
-// (volume, exports, Secret), unless a PV refers to the volume. again is
-// true when an attempt is working on the claim: the Guard looks again soon.
-func (p *Provisioner) release(ctx context.Context, claim *corev1.PersistentVolumeClaim) (again bool, err error) {
+// (volume, exports, Secret), unless a PV refers to the volume; when no
+// volume of it is found, it is released only once no create for it can
+// still land (inflight.go). again > 0 is when the Guard looks again: busy
+// while an attempt works on the claim, else when no create can land.
+func (p *Provisioner) release(ctx context.Context, claim *corev1.PersistentVolumeClaim) (again time.Duration, err error) {
 	pvName := pvNameFor(claim)
 	if claim.Spec.VolumeName == pvName {
-		return false, p.unprotect(ctx, claim)
+		return 0, p.unprotect(ctx, claim)
 	}
 	if !p.locks.tryLock(claim.UID) {
-		return true, nil
+		return busy, nil
 	}
 	defer p.locks.unlock(claim.UID)
 	live, err := p.liveClaim(ctx, claim)
 	if err != nil || live == nil || !needsRelease(live) {
-		return false, err
+		return 0, err
 	}
 	if live.Spec.VolumeName != pvName {
 		opts := controller.ProvisionOptions{PVC: live, PVName: pvName}
-		if err := p.removeLeftovers(ctx, opts, p.cleanupRequest(ctx, live), ""); err != nil {
+		none, err := p.removeLeftovers(ctx, opts, p.cleanupRequest(ctx, live), "")
+		if err != nil {
 			p.warn(live, err)
-			return false, err
+			return 0, err
+		}
+		if wait := p.inflight.wait(live.UID); none && wait > 0 {
+			klog.FromContext(ctx).V(2).Info("No volume of the deleted claim found; holding it while a create sent for it may still land", "for", wait)
+			return wait, nil
 		}
 		if err := p.releaseSource(ctx, live); err != nil {
-			return false, err
+			return 0, err
 		}
 	}
-	return false, p.unprotect(ctx, live)
+	return 0, p.unprotect(ctx, live)
 }
+
+// busy is how long the Guard waits before it looks again at a claim an
+// attempt is working on.
+const busy = 2 * time.Second
 
 // cleanupRequest is what a cleanup needs of the claim's class (the
 // connector legacy exports were made for, the CHAP Secret's namespace);

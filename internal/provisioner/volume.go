@@ -231,6 +231,7 @@ func mismatch(vol *cinder.Volume, req *request) []string {
 func (p *Provisioner) createVolume(ctx context.Context, opts controller.ProvisionOptions, req *request) (vol *cinder.Volume, res result, ok bool) {
 	logger := klog.FromContext(ctx)
 	endCreate := p.metrics.timePhase(opProvision, phaseCreate)
+	answered := p.inflight.sending(opts.PVC.UID)
 	vol, err := p.cinder.CreateVolume(ctx, cinder.CreateRequest{
 		Name:             opts.PVName,
 		SizeGiB:          req.sizeGiB,
@@ -242,6 +243,7 @@ func (p *Provisioner) createVolume(ctx context.Context, opts controller.Provisio
 		SnapshotID:       req.source.restoreOf(),
 	})
 	endCreate()
+	answered(err == nil || rejected(err))
 	if err != nil {
 		// the Cinder error already names the operation and the volume
 		if rejected(err) {

@@ -1,0 +1,113 @@
+package provisioner
+
+import (
+	"sync"
+	"time"
+
+	"k8s.io/apimachinery/pkg/types"
+)
+
+// A create can land after its sender gave up on it. Cinder writes the
+// volume's record while it handles the request, so a create still inside
+// Cinder when its answer was lost (timeout, broken connection) or when its
+// sender died can make the claim's volume after a lookup found none. A
+// claim being deleted whose volume is not found therefore keeps
+// contract.FinalizerProvisioning until no create for it can still land:
+//   - a create this process sent and got no answer to can land until
+//     CreateLands after it was sent (an answered one made the volume, which
+//     lookups find, or made nothing);
+//   - a create of an earlier process (one killed, the previous leader) was
+//     sent before this process began to act (it acts only once it leads),
+//     and can land until CreateLands after that.
+// A create that lands later still is not lost: the claim is gone by then and
+// nothing in Kubernetes refers to the volume, so the sweep reports it and
+// deletes it past its grace period (sweep.go).
+
+// DefaultCreateLands is how long after it was sent a create whose answer
+// was lost may still make a volume: far longer than Cinder takes to write a
+// volume's record (milliseconds; seconds under load).
+const DefaultCreateLands = time.Minute
+
+// inflight remembers when creates may still land; its zero value is ready
+// (with a window of DefaultCreateLands and the wall clock).
+type inflight struct {
+	window time.Duration
+	now    func() time.Time
+
+	mu     sync.Mutex
+	began  time.Time               // this process's first act; zero before
+	unsure map[types.UID]time.Time // claim -> its last create with no answer, when sent
+}
+
+func (f *inflight) clock() time.Time {
+	if f.now != nil {
+		return f.now()
+	}
+	return time.Now()
+}
+
+func (f *inflight) lands() time.Duration {
+	if f.window > 0 {
+		return f.window
+	}
+	return DefaultCreateLands
+}
+
+// act notes that this process acts; the first call is when it began.
+// Called with f.mu held.
+func (f *inflight) act(now time.Time) {
+	if f.began.IsZero() {
+		f.began = now
+	}
+}
+
+// sending is called right before a create for the claim is sent; what it
+// returns is told whether the answer came back (made or refused).
+func (f *inflight) sending(uid types.UID) (answered func(bool)) {
+	at := f.clock()
+	return func(ok bool) { f.sent(uid, at, ok) }
+}
+
+func (f *inflight) sent(uid types.UID, at time.Time, answered bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.act(at)
+	if answered {
+		return
+	}
+	if f.unsure == nil {
+		f.unsure = map[types.UID]time.Time{}
+	}
+	// forget what can no longer land: the map holds only recent losses
+	for k, t := range f.unsure {
+		if at.Sub(t) >= f.lands() {
+			delete(f.unsure, k)
+		}
+	}
+	if t, ok := f.unsure[uid]; !ok || at.After(t) {
+		f.unsure[uid] = at
+	}
+}
+
+// wait is how long from now a create for the claim may still land (0:
+// none can).
+func (f *inflight) wait(uid types.UID) time.Duration {
+	now := f.clock()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.act(now)
+	until := f.began.Add(f.lands())
+	if t, ok := f.unsure[uid]; ok {
+		lost := t.Add(f.lands())
+		if lost.After(until) {
+			until = lost
+		}
+		if !now.Before(lost) {
+			delete(f.unsure, uid)
+		}
+	}
+	if d := until.Sub(now); d > 0 {
+		return d
+	}
+	return 0
+}
