@@ -47,6 +47,13 @@ const (
 	// checks it was made from the claim's source.
 	MetaSourceVolume   = "cinder.openstack.org/source-volume-id"
 	MetaSourceSnapshot = "cinder.openstack.org/source-snapshot-id"
+	// MetaSnapshotted ("true") is set on a volume before the snapshotter
+	// asks Cinder for its first snapshot: the delete of a volume that
+	// carries it lists the volume's snapshots before it changes anything
+	// (Cinder refuses to delete a volume with snapshots); other deletes
+	// spend no request on that list and learn of snapshots made outside
+	// Kubernetes from Cinder's refusal.
+	MetaSnapshotted = "cinder.openstack.org/snapshotted"
 	// MetaSecretNamespace is the namespace the volume's CHAP Secret is made
 	// in (the class's chapSecretNamespace, else the provisioner's): a
 	// cleanup that no longer has the class finds the Secret there.

@@ -67,12 +67,13 @@ func (p *Provisioner) Delete(ctx context.Context, pv *corev1.PersistentVolume) (
 		return err
 	}
 
-	// Cinder refuses to delete a volume with snapshots (400): nothing is
-	// changed or sent until they are gone, and each retry costs one list,
-	// not a DELETE
-	if vol != nil {
-		if err := p.checkNoSnapshots(ctx, pv, volumeID); err != nil {
-			return err
+	// Cinder refuses to delete a volume with snapshots (400): one our
+	// snapshotter marked keeps its export and Secret until they are gone,
+	// each retry costing one list, not a DELETE; another learns of
+	// snapshots made outside Kubernetes from the refusal (deleteVolume)
+	if vol != nil && vol.Metadata[contract.MetaSnapshotted] == "true" {
+		if err := p.checkNoSnapshots(ctx, volumeID); err != nil {
+			return fmt.Errorf("PV %s: %w", pv.Name, err)
 		}
 	}
 
@@ -160,6 +161,9 @@ func (p *Provisioner) deleteVolume(ctx context.Context, id string, connector cin
 			return p.cinder.WaitForVolumeDeleted(ctx, id)
 		}
 		if !errors.Is(err, cinder.ErrInvalid) {
+			return err
+		}
+		if err := p.checkNoSnapshots(ctx, id); err != nil {
 			return err
 		}
 		klog.FromContext(ctx).V(4).Info("Cinder refused the delete of the unexported volume; reading its status", "volumeID", id, "err", err.Error())
@@ -253,13 +257,13 @@ func (p *Provisioner) checkVolumeOf(ctx context.Context, pv *corev1.PersistentVo
 
 // checkNoSnapshots returns a *snapshotsLeftError naming the volume's
 // snapshots when it has any.
-func (p *Provisioner) checkNoSnapshots(ctx context.Context, pv *corev1.PersistentVolume, volumeID string) error {
+func (p *Provisioner) checkNoSnapshots(ctx context.Context, volumeID string) error {
 	snaps, err := p.cinder.ListSnapshots(ctx, cinder.SnapshotFilter{VolumeID: volumeID})
 	if err != nil {
-		return fmt.Errorf("list the snapshots of volume %s of PV %s: %w", volumeID, pv.Name, err)
+		return fmt.Errorf("list the snapshots of volume %s: %w", volumeID, err)
 	}
 	if len(snaps) == 0 {
 		return nil
 	}
-	return &snapshotsLeftError{volumeID: volumeID, pv: pv.Name, snapshots: snaps}
+	return &snapshotsLeftError{volumeID: volumeID, snapshots: snaps}
 }

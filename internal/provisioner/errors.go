@@ -45,11 +45,11 @@ func (e *foreignSecretError) Error() string {
 }
 
 // snapshotsLeftError is a volume to delete that still has snapshots:
-// Cinder refuses to delete it until they are gone. The volume and its PV
-// stay; the library retries with backoff, one snapshot list per attempt.
+// Cinder refuses to delete it until they are gone. The volume (and its PV)
+// stay; the library retries with backoff.
 type snapshotsLeftError struct {
-	volumeID, pv string
-	snapshots    []cinder.Snapshot
+	volumeID  string
+	snapshots []cinder.Snapshot
 }
 
 func (e *snapshotsLeftError) Error() string {
@@ -57,8 +57,8 @@ func (e *snapshotsLeftError) Error() string {
 	for _, s := range e.snapshots {
 		names = append(names, fmt.Sprintf("%s (%s, %s)", s.ID, s.Name, s.Status))
 	}
-	return fmt.Sprintf("Cinder volume %s of PV %s has %d snapshot(s): %s; Cinder does not delete a volume with snapshots, so the volume and the PV stay until they are deleted (delete the VolumeSnapshots of Delete policy, or the Cinder snapshots of Retain contents with openstack volume snapshot delete); retried with backoff",
-		e.volumeID, e.pv, len(e.snapshots), strings.Join(names, ", "))
+	return fmt.Sprintf("Cinder volume %s has %d snapshot(s): %s; Cinder does not delete a volume with snapshots, so the volume stays until they are deleted (delete the VolumeSnapshots of Delete policy, or the Cinder snapshots of Retain contents with openstack volume snapshot delete); retried with backoff",
+		e.volumeID, len(e.snapshots), strings.Join(names, ", "))
 }
 
 // stuckVolumeError is a volume in a status nothing of ours can undo: an

@@ -328,7 +328,11 @@ func (p *Provisioner) removeVolume(ctx context.Context, id string, connector cin
 		}
 		err := p.cinder.DeleteVolume(ctx, id)
 		if errors.Is(err, cinder.ErrInvalid) {
-			// the status changed since the read: read again
+			// snapshots (Cinder's 400 does not say which reason), else the
+			// status changed since the read: read again
+			if err := p.checkNoSnapshots(ctx, id); err != nil {
+				return err
+			}
 			vol = nil
 			continue
 		}

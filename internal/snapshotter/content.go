@@ -219,6 +219,11 @@ func (s *Snapshotter) converge(ctx context.Context, c *snapv1.VolumeSnapshotCont
 	if pending {
 		return result{out: inProgress}
 	}
+	// before the first snapshot exists, the volume says it may have some:
+	// its delete then checks first (contract.MetaSnapshotted)
+	if err := s.markSnapshotted(ctx, volumeID); err != nil {
+		return cinderFailure(on, "mark Cinder volume "+volumeID+" as snapshotted", err, ReasonVolumeNotSnapshottable)
+	}
 	snap, err := s.cinder.CreateSnapshot(ctx, cinder.SnapshotRequest{
 		VolumeID: volumeID, Name: c.Name, Force: true,
 		Description: fmt.Sprintf("VolumeSnapshot %s/%s", vs.Namespace, vs.Name),
@@ -233,6 +238,19 @@ func (s *Snapshotter) converge(ctx context.Context, c *snapv1.VolumeSnapshotCont
 	}
 	klog.FromContext(ctx).V(2).Info("Cinder snapshot requested", "content", c.Name, "snapshot", snap.ID, "volume", volumeID)
 	return result{out: inProgress}
+}
+
+// markSnapshotted sets contract.MetaSnapshotted on the volume, once per
+// volume for the life of the process.
+func (s *Snapshotter) markSnapshotted(ctx context.Context, volumeID string) error {
+	if _, done := s.marked.Load(volumeID); done {
+		return nil
+	}
+	if err := s.cinder.UpdateVolumeMetadata(ctx, volumeID, map[string]string{contract.MetaSnapshotted: "true"}); err != nil {
+		return err
+	}
+	s.marked.Store(volumeID, struct{}{})
+	return nil
 }
 
 // writeStatus records the available snapshot on the content: what

@@ -28,6 +28,14 @@ func TestSnapshotReady(t *testing.T) {
 	if err := e.cinder.SetStatus(e.volumeID, cinder.StatusInUse); err != nil {
 		t.Fatal(err)
 	}
+	// the volume says it may have snapshots before the first one exists:
+	// its delete then checks first
+	markedFirst := false
+	e.cinder.Hook(fake.OpCreateSnapshot, func(context.Context, fake.Call) error {
+		v, _ := e.cinder.Volume(e.volumeID)
+		markedFirst = v.Metadata[contract.MetaSnapshotted] == "true"
+		return nil
+	})
 	vs := e.volumeSnapshot("snap", testClass)
 	if res := e.pass("s/" + testNS + "/snap"); res.out != contentCreated {
 		t.Fatalf("first pass %s, want content_created", res.out)
@@ -45,6 +53,9 @@ func TestSnapshotReady(t *testing.T) {
 	snaps := e.cinder.Snapshots()
 	if len(snaps) != 1 {
 		t.Fatalf("%d Cinder snapshots, want 1", len(snaps))
+	}
+	if !markedFirst {
+		t.Errorf("the volume did not carry %s when its snapshot was requested", contract.MetaSnapshotted)
 	}
 	s := snaps[0]
 	if s.Name != c.Name || s.VolumeID != e.volumeID || s.Metadata[contract.MetaSnapshotUID] != string(vs.UID) ||

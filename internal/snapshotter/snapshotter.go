@@ -93,6 +93,7 @@ type Snapshotter struct {
 	metrics      *Metrics
 	stale        time.Duration
 	now          func() time.Time
+	marked       sync.Map // volume ids marked contract.MetaSnapshotted
 
 	// set by Run
 	classes  snaplisters.VolumeSnapshotClassLister
