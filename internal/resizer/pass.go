@@ -26,7 +26,7 @@ func (r *Resizer) pass(ctx context.Context, key string) result {
 	ctx, cancel := context.WithTimeout(ctx, r.passTimeout)
 	defer cancel()
 	res, claim := r.resize(ctx, key)
-	r.metrics.observe(res.out)
+	r.metrics.Observe(res.out)
 	if claim != nil {
 		if res.out.remembered() {
 			r.remember(claim.UID, res.wantGiB, res.reason)

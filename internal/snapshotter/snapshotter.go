@@ -267,7 +267,7 @@ func (s *Snapshotter) pass(ctx context.Context, key string) result {
 	default:
 		return result{out: idle}
 	}
-	s.metrics.observe(res.out)
+	s.metrics.Observe(res.out)
 	logger := klog.FromContext(ctx).WithValues("key", key, "outcome", res.out.String())
 	switch {
 	case res.out == retry && res.err != nil:

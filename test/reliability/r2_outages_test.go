@@ -6,8 +6,6 @@ import (
 	"testing"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
-
 	"github.com/cinder-provisioner/cinder-provisioner/test/integration/framework"
 )
 
@@ -99,52 +97,8 @@ func TestR2Outages(t *testing.T) {
 			start := time.Now()
 			sv := e.supervise(extra...)
 			class := e.storageClass(nil)
-			var live []*corev1.PersistentVolumeClaim
-			var made []string
-			add := func(name string) {
-				pvc, err := e.claim(name, class, "1Gi")
-				if err != nil {
-					t.Fatalf("create claim %s: %v", name, err)
-				}
-				live = append(live, pvc)
-				made = append(made, "pvc-"+string(pvc.UID))
-			}
-			drop := func(i int) {
-				if err := e.deleteClaim(live[i]); err != nil {
-					t.Fatalf("delete claim: %v", err)
-				}
-				live = append(live[:i], live[i+1:]...)
-			}
-			// the provisioner is up and working before the fault: a claim binds
-			add("before-0")
-			e.waitBound(live[0], 90*time.Second)
-			for i := 1; i < 4; i++ {
-				add(fmt.Sprintf("before-%d", i))
-			}
-			apiDown := o.service == "kube-apiserver"
-			if apiDown {
-				// claims cannot be created or deleted while the API server is
-				// down: the churn happens right before it goes
-				drop(0)
-				add("just-before")
-			}
-			e.s.StopService(t, o.service)
-			faultStart := time.Now()
-			deleted := 0
-			if !apiDown {
-				for i := 0; i < 3; i++ {
-					add(fmt.Sprintf("during-%d", i))
-				}
-				drop(0)
-				drop(len(live) - 1)
-				deleted = 2
-			} else {
-				deleted = 1
-			}
-			<-time.After(time.Until(faultStart.Add(o.duration))) // the outage lasts o.duration
-			e.s.StartService(t, o.service)
-			back := time.Now()
-			res := e.settle(live, made, back, 5*time.Minute)
+			l := e.throughOutage(o.service, class, o.duration)
+			res := e.settle(l.live, l.made, l.end, 5*time.Minute)
 			sv.end()
 			exited := "never exited"
 			if sv.restarts > 0 {
@@ -152,7 +106,7 @@ func TestR2Outages(t *testing.T) {
 			}
 			results.add(row{
 				scenario: "R2 " + o.service + " down",
-				load:     fmt.Sprintf("%d claims, %d deleted around the outage", len(made), deleted),
+				load:     fmt.Sprintf("%d claims, %d deleted around the outage", len(l.made), l.deleted),
 				faults:   fmt.Sprintf("%s killed for %s; provisioner %s", o.service, o.duration, exited),
 				bound:    res.bound, claims: res.live, leaked: res.leaked, wronglyDeleted: res.wronglyDeleted, double: res.double,
 				events:   fmt.Sprintf("%d iSCSI logins from PVs", res.logins),

@@ -3,18 +3,15 @@ package reliability
 import (
 	"context"
 	"fmt"
-	"strings"
 	"testing"
 	"time"
 
-	"github.com/gophercloud/gophercloud/v2"
-	"github.com/gophercloud/gophercloud/v2/openstack/blockstorage/v3/snapshots"
 	snapv1 "github.com/kubernetes-csi/external-snapshotter/client/v8/apis/volumesnapshot/v1"
-	snapclient "github.com/kubernetes-csi/external-snapshotter/client/v8/clientset/versioned"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/fields"
+
+	"github.com/cinder-provisioner/cinder-provisioner/test/integration/framework"
 )
 
 // TestR8Snapshots takes bursts of VolumeSnapshots of bound claims while the
@@ -27,21 +24,11 @@ import (
 func TestR8Snapshots(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	snaps, err := snapclient.NewForConfig(e.s.RESTConfig)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := snaps.SnapshotV1().VolumeSnapshotClasses().List(ctx, metav1.ListOptions{Limit: 1}); err != nil {
-		t.Fatalf("the snapshot API is not served (hack/local-snapshot.sh installs it): %v", err)
-	}
-	t.Cleanup(func() { r8Cleanup(e, snaps) })
-	vsc := &snapv1.VolumeSnapshotClass{ObjectMeta: metav1.ObjectMeta{Name: e.clusterID}, Driver: e.name, DeletionPolicy: snapv1.VolumeSnapshotContentDelete}
-	if _, err := snaps.SnapshotV1().VolumeSnapshotClasses().Create(ctx, vsc, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = snaps.SnapshotV1().VolumeSnapshotClasses().Delete(context.Background(), vsc.Name, metav1.DeleteOptions{})
-	})
+	snaps := e.s.SnapshotClient(t)
+	// what a failed run left (finalizers dropped) and the env's Cinder
+	// snapshots go before its volumes
+	t.Cleanup(func() { _ = framework.CleanupSnapshots(snaps, e.cinder, e.name, e.ns, e.clusterID) })
+	vsc := framework.CreateSnapshotClass(t, snaps, e.clusterID, e.name, snapv1.VolumeSnapshotContentDelete)
 	class := e.storageClass(nil)
 	nClaims, perClaim, nKills := pick(4, 2), pick(5, 3), pick(6, 3)
 	start := time.Now()
@@ -70,7 +57,7 @@ func TestR8Snapshots(t *testing.T) {
 	for i := range total {
 		claim := live[i%nClaims].Name
 		vs := &snapv1.VolumeSnapshot{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("r8-snap-%02d", i), Namespace: e.ns},
-			Spec: snapv1.VolumeSnapshotSpec{Source: snapv1.VolumeSnapshotSource{PersistentVolumeClaimName: &claim}, VolumeSnapshotClassName: &vsc.Name}}
+			Spec: snapv1.VolumeSnapshotSpec{Source: snapv1.VolumeSnapshotSource{PersistentVolumeClaimName: &claim}, VolumeSnapshotClassName: &vsc}}
 		out, err := snaps.SnapshotV1().VolumeSnapshots(e.ns).Create(ctx, vs, metav1.CreateOptions{})
 		if err != nil {
 			t.Fatalf("create VolumeSnapshot: %v", err)
@@ -89,7 +76,9 @@ func TestR8Snapshots(t *testing.T) {
 		}
 	}
 	faultsEnd := time.Now()
-	resets := r8ResetStuck(e, snaps, vss, 5*time.Minute)
+	// the admin's resets: one that fails is not counted (the VolumeSnapshot
+	// then never gets ready, which the check below reports)
+	resets, _ := framework.ResetStuckSnapshots(e.s.Kube, snaps, e.cinder, e.ns, e.clusterID, vss, 5*time.Minute)
 
 	// every VolumeSnapshot ready, with exactly one Cinder snapshot
 	var recover time.Duration
@@ -99,7 +88,7 @@ func TestR8Snapshots(t *testing.T) {
 		ready := false
 		for !ready && time.Now().Before(deadline) {
 			got, err := snaps.SnapshotV1().VolumeSnapshots(e.ns).Get(ctx, vs.Name, metav1.GetOptions{})
-			ready = err == nil && got.Status != nil && got.Status.ReadyToUse != nil && *got.Status.ReadyToUse
+			ready = err == nil && framework.VolumeSnapshotReady(got)
 			if !ready {
 				time.Sleep(time.Second) // bounded by the deadline
 			}
@@ -127,12 +116,11 @@ func TestR8Snapshots(t *testing.T) {
 	}
 	warnings := 0
 	for _, vs := range vss {
-		sel := fields.Set{"involvedObject.name": vs.Name, "involvedObject.kind": "VolumeSnapshot"}.AsSelector().String()
-		evs, err := e.s.Kube.CoreV1().Events(e.ns).List(ctx, metav1.ListOptions{FieldSelector: sel})
+		evs, err := framework.EventsOf(ctx, e.s.Kube, e.ns, "VolumeSnapshot", vs.Name)
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, ev := range evs.Items {
+		for _, ev := range evs {
 			if ev.Type == corev1.EventTypeWarning && ev.Source.Component == "snapshot-controller" {
 				warnings += int(max(ev.Count, 1))
 			}
@@ -177,101 +165,13 @@ func TestR8Snapshots(t *testing.T) {
 // r8Snapshots returns the env's Cinder snapshots (cluster id in their
 // metadata) by name: ids with their status.
 func r8Snapshots(ctx context.Context, e *env) (map[string][]string, error) {
-	pages, err := snapshots.List(e.cinder, snapshots.ListOpts{}).AllPages(ctx)
-	if err != nil {
-		return nil, err
-	}
-	all, err := snapshots.ExtractSnapshots(pages)
+	all, err := framework.ClusterSnapshots(ctx, e.cinder, e.clusterID)
 	if err != nil {
 		return nil, err
 	}
 	out := map[string][]string{}
 	for _, s := range all {
-		if s.Metadata[metaClusterID] == e.clusterID {
-			out[s.Name] = append(out[s.Name], s.ID+" "+s.Status)
-		}
+		out[s.Name] = append(out[s.Name], s.ID+" "+s.Status)
 	}
 	return out, nil
-}
-
-// r8Cleanup removes what a failed run left (finalizers dropped) and the
-// env's Cinder snapshots, before its volumes go.
-func r8Cleanup(e *env, snaps snapclient.Interface) {
-	ctx := context.Background()
-	if list, err := snaps.SnapshotV1().VolumeSnapshotContents().List(ctx, metav1.ListOptions{}); err == nil {
-		for _, c := range list.Items {
-			if c.Spec.Driver == e.name {
-				c.Finalizers = nil
-				_, _ = snaps.SnapshotV1().VolumeSnapshotContents().Update(ctx, &c, metav1.UpdateOptions{})
-				_ = snaps.SnapshotV1().VolumeSnapshotContents().Delete(ctx, c.Name, metav1.DeleteOptions{})
-			}
-		}
-	}
-	if list, err := snaps.SnapshotV1().VolumeSnapshots(e.ns).List(ctx, metav1.ListOptions{}); err == nil {
-		for _, vs := range list.Items {
-			vs.Finalizers = nil
-			_, _ = snaps.SnapshotV1().VolumeSnapshots(e.ns).Update(ctx, &vs, metav1.UpdateOptions{})
-			_ = snaps.SnapshotV1().VolumeSnapshots(e.ns).Delete(ctx, vs.Name, metav1.DeleteOptions{})
-		}
-	}
-	left, err := r8Snapshots(ctx, e)
-	if err != nil {
-		return
-	}
-	for _, ids := range left {
-		for _, id := range ids {
-			f := strings.Fields(id)
-			if len(f) == 2 && f[1] == "creating" { // stuck: only a reset lets it go
-				body := map[string]any{"os-reset_status": map[string]any{"status": "error"}}
-				_, _ = e.cinder.Post(ctx, e.cinder.ServiceURL("snapshots", f[0], "action"), body, nil, &gophercloud.RequestOpts{OkCodes: []int{202}})
-			}
-			_ = snapshots.Delete(ctx, e.cinder, f[0]).ExtractErr()
-		}
-	}
-	for end := time.Now().Add(2 * time.Minute); time.Now().Before(end); time.Sleep(time.Second) {
-		if left, err := r8Snapshots(ctx, e); err == nil && len(left) == 0 {
-			return
-		}
-	}
-}
-
-// r8ResetStuck plays the admin: each VolumeSnapshot not ready that has a
-// CinderSnapshotStuck Warning gets its creating Cinder snapshots reset to
-// error (os-reset_status). It waits at most max for every VolumeSnapshot
-// to be ready or stuck, and returns how many it reset.
-func r8ResetStuck(e *env, snaps snapclient.Interface, vss []*snapv1.VolumeSnapshot, max time.Duration) int {
-	ctx := context.Background()
-	resets := 0
-	done := map[string]bool{}
-	for end := time.Now().Add(max); time.Now().Before(end) && len(done) < len(vss); time.Sleep(2 * time.Second) {
-		for _, vs := range vss {
-			if done[vs.Name] {
-				continue
-			}
-			got, err := snaps.SnapshotV1().VolumeSnapshots(e.ns).Get(ctx, vs.Name, metav1.GetOptions{})
-			if err == nil && got.Status != nil && got.Status.ReadyToUse != nil && *got.Status.ReadyToUse {
-				done[vs.Name] = true
-				continue
-			}
-			sel := fields.Set{"involvedObject.name": vs.Name, "involvedObject.kind": "VolumeSnapshot", "reason": "CinderSnapshotStuck"}.AsSelector().String()
-			evs, err := e.s.Kube.CoreV1().Events(e.ns).List(ctx, metav1.ListOptions{FieldSelector: sel})
-			if err != nil || len(evs.Items) == 0 {
-				continue
-			}
-			left, err := r8Snapshots(ctx, e)
-			if err != nil {
-				continue
-			}
-			for _, id := range left["snapcontent-"+string(vs.UID)] {
-				if f := strings.Fields(id); len(f) == 2 && f[1] == "creating" {
-					body := map[string]any{"os-reset_status": map[string]any{"status": "error"}}
-					if _, err := e.cinder.Post(ctx, e.cinder.ServiceURL("snapshots", f[0], "action"), body, nil, &gophercloud.RequestOpts{OkCodes: []int{202}}); err == nil {
-						resets++
-					}
-				}
-			}
-			done[vs.Name] = true
-		}
-	}
-	return resets
 }

@@ -3,7 +3,6 @@ package reliability
 import (
 	"context"
 	"fmt"
-	"sync"
 	"testing"
 	"time"
 
@@ -105,62 +104,14 @@ func TestR9RBDCrashAnywhere(t *testing.T) {
 	before := e.poolImages()
 	nClaims, nKills := pick(40, 12), pick(20, 6)
 	start := time.Now()
+	l := e.killsDuringChurn("r9", []string{class}, nClaims, nKills, 10*time.Minute)
 
-	var mu sync.Mutex
-	cur := e.provisioner("provisioner-0")
-	kills := 0
-	done := make(chan struct{})
-	killerDone := make(chan struct{})
-	go func() {
-		defer close(killerDone)
-		// bounded: nKills kills, and no longer than 10 minutes
-		for end := time.Now().Add(10 * time.Minute); time.Now().Before(end); {
-			select {
-			case <-done:
-				if kills >= nKills {
-					return
-				}
-			default:
-			}
-			time.Sleep(time.Duration(300+e.rng.IntN(1700)) * time.Millisecond) // the random moment
-			mu.Lock()
-			cur.Kill(t)
-			kills++
-			cur = e.provisioner(fmt.Sprintf("provisioner-%d", kills))
-			mu.Unlock()
-		}
-	}()
-
-	var live []*corev1.PersistentVolumeClaim
-	var made []string
-	deleted := 0
-	for i := 0; i < nClaims; i++ {
-		pvc, err := e.claim(fmt.Sprintf("r9-%03d", i), class, "1Gi")
-		if err != nil {
-			t.Fatalf("create claim: %v", err)
-		}
-		made = append(made, "pvc-"+string(pvc.UID))
-		live = append(live, pvc)
-		if len(live) > 1 && e.rng.IntN(10) < 3 {
-			j := e.rng.IntN(len(live))
-			if err := e.deleteClaim(live[j]); err != nil {
-				t.Fatalf("delete claim: %v", err)
-			}
-			live = append(live[:j], live[j+1:]...)
-			deleted++
-		}
-		time.Sleep(time.Duration(100+e.rng.IntN(500)) * time.Millisecond) // the load's pace
-	}
-	close(done)
-	<-killerDone
-	faultsEnd := time.Now()
-
-	o := e.settle(live, made, faultsEnd, 6*time.Minute)
+	o := e.settle(l.live, l.made, l.end, 6*time.Minute)
 	leakedImages := e.imagesBack(before)
 	results.add(row{
 		scenario: "R1 crash anywhere, RBD",
-		load:     fmt.Sprintf("%d RBD claims created, %d deleted during the run", nClaims, deleted),
-		faults:   fmt.Sprintf("%d × kill -9 at random moments, restarted each time", kills),
+		load:     fmt.Sprintf("%d RBD claims created, %d deleted during the run", nClaims, l.deleted),
+		faults:   fmt.Sprintf("%d × kill -9 at random moments, restarted each time", l.kills),
 		bound:    o.bound, claims: o.live, leaked: max(o.leaked, leakedImages), wronglyDeleted: o.wronglyDeleted, double: o.double,
 		events:   fmt.Sprintf("%d librbd opens from PVs; %d images left in the pool", o.logins, leakedImages),
 		recover:  fmt.Sprintf("all bound %.0fs after the last kill", o.recover.Seconds()),
@@ -180,41 +131,13 @@ func TestR9RBDCephOutages(t *testing.T) {
 			sv := e.supervise()
 			class := e.rbdClass()
 			before := e.poolImages()
-			var live []*corev1.PersistentVolumeClaim
-			var made []string
-			add := func(name string) {
-				pvc, err := e.claim(name, class, "1Gi")
-				if err != nil {
-					t.Fatalf("create claim %s: %v", name, err)
-				}
-				live = append(live, pvc)
-				made = append(made, "pvc-"+string(pvc.UID))
-			}
-			add("before-0")
-			e.waitBound(live[0], 90*time.Second)
-			for i := 1; i < 4; i++ {
-				add(fmt.Sprintf("before-%d", i))
-			}
-			e.s.StopService(t, service)
-			faultStart := time.Now()
-			for i := 0; i < 3; i++ {
-				add(fmt.Sprintf("during-%d", i))
-			}
-			for _, i := range []int{0, len(live) - 1} {
-				if err := e.deleteClaim(live[i]); err != nil {
-					t.Fatalf("delete claim: %v", err)
-				}
-			}
-			live = live[1 : len(live)-1]
-			<-time.After(time.Until(faultStart.Add(d))) // the outage lasts d
-			e.s.StartService(t, service)
-			back := time.Now()
-			res := e.settle(live, made, back, 5*time.Minute)
+			l := e.throughOutage(service, class, d)
+			res := e.settle(l.live, l.made, l.end, 5*time.Minute)
 			sv.end()
 			leakedImages := e.imagesBack(before)
 			results.add(row{
 				scenario: "R2 " + service + " down, RBD",
-				load:     fmt.Sprintf("%d RBD claims, 2 deleted during the outage", len(made)),
+				load:     fmt.Sprintf("%d RBD claims, %d deleted during the outage", len(l.made), l.deleted),
 				faults:   fmt.Sprintf("%s killed for %s; provisioner restarted %d×", service, d, sv.restarts),
 				bound:    res.bound, claims: res.live, leaked: max(res.leaked, leakedImages), wronglyDeleted: res.wronglyDeleted, double: res.double,
 				events:   fmt.Sprintf("%d librbd opens from PVs; %d images left in the pool", res.logins, leakedImages),

@@ -266,17 +266,11 @@ func newEnv(t *testing.T) *env {
 func (e *env) provisioner(name string, extra ...string) *framework.Process {
 	e.t.Helper()
 	addr := freeAddr(e.t)
-	args := append(framework.ProvisionerArgs{
-		Kubeconfig:      shared.kubeconfig,
-		CloudConfig:     e.s.CloudConf,
-		Name:            e.name,
-		ClusterID:       e.clusterID,
-		SecretNamespace: baseNamespace,
-		Initiator:       initiatorIQN,
-		MetricsAddress:  addr,
-		Verbosity:       10,
-	}.Args(), "--sweep-interval", "15s")
-	p := framework.Start(e.t, name, e.s.ProvisionerBinary(e.t), append(args, extra...)...)
+	a := framework.ProvisionerArgs{
+		Kubeconfig: shared.kubeconfig, Name: e.name, ClusterID: e.clusterID, SecretNamespace: baseNamespace,
+		Initiator: initiatorIQN, MetricsAddress: addr, Verbosity: 10,
+	}
+	p := e.s.StartProvisioner(e.t, name, a, append([]string{"--sweep-interval", "15s"}, extra...)...)
 	e.mu.Lock()
 	e.procs = append(e.procs, p)
 	e.metrics[p] = addr

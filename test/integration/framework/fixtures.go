@@ -46,6 +46,34 @@ func (a ProvisionerArgs) Args() []string {
 	}
 }
 
+// StartProvisioner starts the built binary as the process proc with a's
+// flags, the stack's kubeconfig and cloud config where a names none, and
+// extra (which override them).
+func (s *Stack) StartProvisioner(t testing.TB, proc string, a ProvisionerArgs, extra ...string) *Process {
+	t.Helper()
+	if a.Kubeconfig == "" {
+		a.Kubeconfig = s.Kubeconfig
+	}
+	if a.CloudConfig == "" {
+		a.CloudConfig = s.CloudConf
+	}
+	return Start(t, proc, s.ProvisionerBinary(t), append(a.Args(), extra...)...)
+}
+
+// StorageClass builds (does not create) a class of provisioner, named
+// uniquely after prefix, with params.
+func StorageClass(prefix, provisioner string, params map[string]string, mutate ...func(*storagev1.StorageClass)) *storagev1.StorageClass {
+	sc := &storagev1.StorageClass{
+		ObjectMeta:  metav1.ObjectMeta{Name: UniqueName(prefix)},
+		Provisioner: provisioner,
+		Parameters:  params,
+	}
+	for _, m := range mutate {
+		m(sc)
+	}
+	return sc
+}
+
 // CreateStorageClass creates sc and deletes it when the test ends; it
 // returns its name.
 func CreateStorageClass(t testing.TB, kube kubernetes.Interface, sc *storagev1.StorageClass) string {
@@ -78,6 +106,36 @@ func Claim(ns, name, class, size string, mutate ...func(*corev1.PersistentVolume
 		m(pvc)
 	}
 	return pvc
+}
+
+// CreateClaim creates pvc; an error fails the test.
+func CreateClaim(t testing.TB, kube kubernetes.Interface, pvc *corev1.PersistentVolumeClaim) *corev1.PersistentVolumeClaim {
+	t.Helper()
+	out, err := kube.CoreV1().PersistentVolumeClaims(pvc.Namespace).Create(context.Background(), pvc, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatalf("create PVC %s: %v", pvc.Name, err)
+	}
+	return out
+}
+
+// GetClaim reads the claim; an error fails the test.
+func GetClaim(t testing.TB, kube kubernetes.Interface, ns, name string) *corev1.PersistentVolumeClaim {
+	t.Helper()
+	c, err := kube.CoreV1().PersistentVolumeClaims(ns).Get(context.Background(), name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("get claim %s: %v", name, err)
+	}
+	return c
+}
+
+// GetPV reads the PV; an error fails the test.
+func GetPV(t testing.TB, kube kubernetes.Interface, name string) *corev1.PersistentVolume {
+	t.Helper()
+	pv, err := kube.CoreV1().PersistentVolumes().Get(context.Background(), name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("get PV %s: %v", name, err)
+	}
+	return pv
 }
 
 // CreateClaimRetrying creates pvc, retrying API errors until timeout (the
@@ -146,6 +204,39 @@ func WaitBound(t testing.TB, kube kubernetes.Interface, ns, name string, timeout
 		return c.Status.Phase == corev1.ClaimBound, nil
 	})
 	return pvName
+}
+
+// WaitBoundPV waits until the claim is Bound and returns its PV; an error
+// reading the claim or the PV fails the test.
+func WaitBoundPV(t testing.TB, kube kubernetes.Interface, ns, name string, timeout time.Duration) *corev1.PersistentVolume {
+	t.Helper()
+	return GetPV(t, kube, WaitBound(t, kube, ns, name, timeout, false))
+}
+
+// DeleteProvisionedPVs removes the PVs provisioner made that are left at
+// the end of a test, their finalizers too (the provisioner is gone by
+// then); each is handed to seen first (nil: none). Their volumes go with
+// the cluster id's cleanup.
+func DeleteProvisionedPVs(t testing.TB, kube kubernetes.Interface, provisioner string, seen func(*corev1.PersistentVolume)) {
+	ctx := context.Background()
+	pvs, err := kube.CoreV1().PersistentVolumes().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Errorf("cleanup: list PVs: %v", err)
+		return
+	}
+	for _, pv := range pvs.Items {
+		if pv.Annotations["pv.kubernetes.io/provisioned-by"] != provisioner {
+			continue
+		}
+		if seen != nil {
+			seen(&pv)
+		}
+		if len(pv.Finalizers) > 0 {
+			pv.Finalizers = nil
+			_, _ = kube.CoreV1().PersistentVolumes().Update(ctx, &pv, metav1.UpdateOptions{})
+		}
+		_ = kube.CoreV1().PersistentVolumes().Delete(ctx, pv.Name, metav1.DeleteOptions{})
+	}
 }
 
 // ClusterVolumes lists the Cinder volumes, in any status, that the

@@ -112,3 +112,13 @@ func (p *Process) Stop(t testing.TB) error {
 
 // LogContains reports whether the log holds s.
 func (p *Process) LogContains(s string) bool { return strings.Contains(p.Log(), s) }
+
+// AnyRunning reports whether one of procs has not exited.
+func AnyRunning(procs []*Process) bool {
+	for _, p := range procs {
+		if !p.Exited() {
+			return true
+		}
+	}
+	return false
+}

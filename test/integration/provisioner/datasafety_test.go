@@ -87,7 +87,7 @@ func TestKeepTheDiskWorkflowKeepsEveryByte(t *testing.T) {
 	pvc := e.claim("keep", class, "1Gi", func(c *corev1.PersistentVolumeClaim) { c.Spec.VolumeMode = &block })
 	pv := e.waitBound(pvc)
 	id := pv.Annotations[annVolumeID]
-	data := newPattern(uint64(time.Now().UnixNano()))
+	data := framework.NewPattern(uint64(time.Now().UnixNano()))
 	e.writePattern(pv, data)
 
 	// 1. Retain, mirrored into the volume's metadata
@@ -199,7 +199,7 @@ func TestOrphansNeverDeletesAnInFlightClone(t *testing.T) {
 	block := corev1.PersistentVolumeBlock
 	src := e.claim("origin", class, "1Gi", func(c *corev1.PersistentVolumeClaim) { c.Spec.VolumeMode = &block })
 	srcPV := e.waitBound(src)
-	data := newPattern(uint64(time.Now().UnixNano()))
+	data := framework.NewPattern(uint64(time.Now().UnixNano()))
 	e.writePattern(srcPV, data)
 
 	e.s.StopService(t, "tgtd")

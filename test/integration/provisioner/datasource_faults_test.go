@@ -25,7 +25,7 @@ func TestKillAfterCloneCreateBindsOneCloneAndReleasesSource(t *testing.T) {
 	block := corev1.PersistentVolumeBlock
 	src := e.claim("origin", class, "1Gi", func(c *corev1.PersistentVolumeClaim) { c.Spec.VolumeMode = &block })
 	srcPV := e.waitBound(src)
-	p := newPattern(uint64(time.Now().UnixNano()) + 2)
+	p := framework.NewPattern(uint64(time.Now().UnixNano()) + 2)
 	e.writePattern(srcPV, p)
 
 	clone := e.claim("copy", class, "1Gi", func(c *corev1.PersistentVolumeClaim) {

@@ -67,16 +67,8 @@ func newEnv(t *testing.T) *env {
 // provisioner starts the binary for this env; extra args override defaults.
 func (e *env) provisioner(name string, extra ...string) *framework.Process {
 	e.t.Helper()
-	args := framework.ProvisionerArgs{
-		Kubeconfig:      e.s.Kubeconfig,
-		CloudConfig:     e.s.CloudConf,
-		Name:            e.name,
-		ClusterID:       e.clusterID,
-		SecretNamespace: e.secretNS,
-		Initiator:       initiatorIQN,
-		Verbosity:       4,
-	}.Args()
-	p := framework.Start(e.t, name, e.s.ProvisionerBinary(e.t), append(args, extra...)...)
+	a := framework.ProvisionerArgs{Name: e.name, ClusterID: e.clusterID, SecretNamespace: e.secretNS, Initiator: initiatorIQN, Verbosity: 4}
+	p := e.s.StartProvisioner(e.t, name, a, extra...)
 	e.procs = append(e.procs, p)
 	// runs before the process is stopped (cleanups run last first)
 	e.t.Cleanup(e.finalCheck)
@@ -92,11 +84,7 @@ func (e *env) finalCheck() {
 		return
 	}
 	e.checked = true
-	alive := false
-	for _, p := range e.procs {
-		alive = alive || !p.Exited()
-	}
-	if !alive {
+	if !framework.AnyRunning(e.procs) {
 		e.provisioner("provisioner-final-check")
 	}
 	if e.keepVolumes {
@@ -114,25 +102,12 @@ func (e *env) storageClass(volumeType string, params map[string]string, mutate .
 	for k, v := range params {
 		p[k] = v
 	}
-	sc := &storagev1.StorageClass{
-		ObjectMeta:  metav1.ObjectMeta{Name: framework.UniqueName("it-" + volumeType)},
-		Provisioner: e.name,
-		Parameters:  p,
-	}
-	for _, m := range mutate {
-		m(sc)
-	}
-	return framework.CreateStorageClass(e.t, e.s.Kube, sc)
+	return framework.CreateStorageClass(e.t, e.s.Kube, framework.StorageClass("it-"+volumeType, e.name, p, mutate...))
 }
 
 func (e *env) claim(name, class, size string, mutate ...func(*corev1.PersistentVolumeClaim)) *corev1.PersistentVolumeClaim {
 	e.t.Helper()
-	pvc := framework.Claim(e.ns, name, class, size, mutate...)
-	out, err := e.s.Kube.CoreV1().PersistentVolumeClaims(e.ns).Create(context.Background(), pvc, metav1.CreateOptions{})
-	if err != nil {
-		e.t.Fatalf("create PVC %s: %v", name, err)
-	}
-	return out
+	return framework.CreateClaim(e.t, e.s.Kube, framework.Claim(e.ns, name, class, size, mutate...))
 }
 
 // waitBound waits until the claim is Bound and returns its PV.
@@ -205,26 +180,10 @@ func (e *env) deleteClaim(pvc *corev1.PersistentVolumeClaim) {
 	framework.DeleteClaim(e.t, e.s.Kube, e.ns, pvc.Name)
 }
 
-// deletePVs removes the PVs of this env's provisioner left at the end (their
-// finalizer too: the provisioner is gone by then); the volumes go with the
-// metadata cleanup.
+// deletePVs removes the PVs of this env's provisioner left at the end; the
+// volumes go with the metadata cleanup.
 func (e *env) deletePVs() {
-	ctx := context.Background()
-	pvs, err := e.s.Kube.CoreV1().PersistentVolumes().List(ctx, metav1.ListOptions{})
-	if err != nil {
-		e.t.Errorf("cleanup: list PVs: %v", err)
-		return
-	}
-	for _, pv := range pvs.Items {
-		if pv.Annotations["pv.kubernetes.io/provisioned-by"] != e.name {
-			continue
-		}
-		if len(pv.Finalizers) > 0 {
-			pv.Finalizers = nil
-			_, _ = e.s.Kube.CoreV1().PersistentVolumes().Update(ctx, &pv, metav1.UpdateOptions{})
-		}
-		_ = e.s.Kube.CoreV1().PersistentVolumes().Delete(ctx, pv.Name, metav1.DeleteOptions{})
-	}
+	framework.DeleteProvisionedPVs(e.t, e.s.Kube, e.name, nil)
 }
 
 // chapSecret reads the PV's CHAP Secret.

@@ -79,12 +79,7 @@ func (e *env) checkBoundAndWorking(pvc *corev1.PersistentVolumeClaim) *corev1.Pe
 
 func (e *env) waitBoundWithin(pvc *corev1.PersistentVolumeClaim, timeout time.Duration) *corev1.PersistentVolume {
 	e.t.Helper()
-	pvName := framework.WaitBound(e.t, e.s.Kube, e.ns, pvc.Name, timeout, false)
-	pv, err := e.s.Kube.CoreV1().PersistentVolumes().Get(context.Background(), pvName, metav1.GetOptions{})
-	if err != nil {
-		e.t.Fatalf("get PV %s: %v", pvName, err)
-	}
-	return pv
+	return framework.WaitBoundPV(e.t, e.s.Kube, e.ns, pvc.Name, timeout)
 }
 
 // deleteAllAndExpectNothingLeft deletes every claim of the env and waits
@@ -97,7 +92,7 @@ func (e *env) deleteAllAndExpectNothingLeft() {
 		e.t.Fatalf("delete claims: %v", err)
 	}
 	framework.Eventually(e.t, recoverTimeout, "volumes of the cluster id left in Cinder after every claim was deleted", func(ctx context.Context) (bool, error) {
-		vols, err := framework.VolumesWithMetadata(ctx, e.cinder, "cinder.openstack.org/cluster-id", e.clusterID)
+		vols, err := framework.ClusterVolumes(ctx, e.cinder, e.clusterID)
 		if err != nil {
 			return false, err
 		}
@@ -189,7 +184,7 @@ func TestCinderAPIOutageDuringABurst(t *testing.T) {
 	// the outage starts while the burst is in flight: some volumes exist,
 	// some are being exported, some not yet asked for
 	framework.Eventually(t, bindTimeout, "no volume made before the outage", func(ctx context.Context) (bool, error) {
-		vols, err := framework.VolumesWithMetadata(ctx, e.cinder, "cinder.openstack.org/cluster-id", e.clusterID)
+		vols, err := framework.ClusterVolumes(ctx, e.cinder, e.clusterID)
 		return len(vols) > 0, err
 	})
 	e.s.StopService(t, "cinder-api")
@@ -221,7 +216,7 @@ func TestTgtdOutageWhileProvisioning(t *testing.T) {
 	}
 	// exports fail while tgtd is down: the volumes exist, the claims wait
 	framework.Eventually(t, bindTimeout, "no volume made while tgtd is down", func(ctx context.Context) (bool, error) {
-		vols, err := framework.VolumesWithMetadata(ctx, e.cinder, "cinder.openstack.org/cluster-id", e.clusterID)
+		vols, err := framework.ClusterVolumes(ctx, e.cinder, e.clusterID)
 		return len(vols) == len(claims), err
 	})
 	for _, pvc := range claims {

@@ -51,20 +51,12 @@ func (e *env) cinderVolume(pv *corev1.PersistentVolume) *volumes.Volume {
 
 func (e *env) getClaim(pvc *corev1.PersistentVolumeClaim) *corev1.PersistentVolumeClaim {
 	e.t.Helper()
-	c, err := e.s.Kube.CoreV1().PersistentVolumeClaims(e.ns).Get(context.Background(), pvc.Name, metav1.GetOptions{})
-	if err != nil {
-		e.t.Fatalf("get claim %s: %v", pvc.Name, err)
-	}
-	return c
+	return framework.GetClaim(e.t, e.s.Kube, e.ns, pvc.Name)
 }
 
 func (e *env) getPV(name string) *corev1.PersistentVolume {
 	e.t.Helper()
-	pv, err := e.s.Kube.CoreV1().PersistentVolumes().Get(context.Background(), name, metav1.GetOptions{})
-	if err != nil {
-		e.t.Fatalf("get PV %s: %v", name, err)
-	}
-	return pv
+	return framework.GetPV(e.t, e.s.Kube, name)
 }
 
 // TestResizeBlockClaimGrowsVolumePVClaimAndLUN: a Bound raw block iSCSI

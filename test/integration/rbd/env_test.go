@@ -23,9 +23,7 @@ import (
 	"github.com/gophercloud/gophercloud/v2/openstack/blockstorage/v3/volumes"
 	corev1 "k8s.io/api/core/v1"
 	storagev1 "k8s.io/api/storage/v1"
-	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/fields"
 
 	"github.com/cinder-provisioner/cinder-provisioner/test/integration/framework"
 )
@@ -34,7 +32,6 @@ const (
 	bindTimeout    = 90 * time.Second
 	recoverTimeout = 4 * time.Minute
 	annVolumeID    = "cinder.openstack.org/volume-id"
-	metaClusterID  = "cinder.openstack.org/cluster-id"
 	// ceph-csi's config map, as its Helm chart names it
 	cephCSIConfig = "ceph-csi-config"
 	cephSecret    = "csi-rbd-secret"
@@ -82,24 +79,16 @@ func newEnv(t *testing.T) *env {
 	// runs after the Cinder cleanup below (cleanups run last first): the
 	// pool holds none of the test's images, whatever happened
 	t.Cleanup(e.noImagesLeft)
-	s.CleanupVolumesWithMetadata(t, e.cinder, metaClusterID, e.clusterID)
+	s.CleanupClusterVolumes(t, e.cinder, e.clusterID)
 	t.Cleanup(e.deletePVs)
 	return e
 }
 
 func (e *env) provisioner(name string, extra ...string) *framework.Process {
 	e.t.Helper()
-	args := []string{
-		"--kubeconfig", e.s.Kubeconfig,
-		"--cloud-config", e.s.CloudConf,
-		"--provisioner-name", e.name,
-		"--cluster-id", e.clusterID,
-		"--secret-namespace", e.secretNS,
-		"--metrics-address", "",
-		"--leader-elect=false",
-		"-v", "4",
-	}
-	p := framework.Start(e.t, name, e.s.ProvisionerBinary(e.t), append(args, extra...)...)
+	// no initiator: its default (RBD exports take none)
+	a := framework.ProvisionerArgs{Name: e.name, ClusterID: e.clusterID, SecretNamespace: e.secretNS, Verbosity: 4}
+	p := e.s.StartProvisioner(e.t, name, a, extra...)
 	e.procs = append(e.procs, p)
 	e.t.Cleanup(e.finalCheck)
 	return p
@@ -109,26 +98,12 @@ func (e *env) provisioner(name string, extra ...string) *framework.Process {
 // is the Ceph fsid (the key of ceph-csi's config map), the Secret the admin's.
 func (e *env) rbdClass(mutate ...func(*storagev1.StorageClass)) string {
 	e.t.Helper()
-	sc := &storagev1.StorageClass{
-		ObjectMeta:  metav1.ObjectMeta{Name: framework.UniqueName("rbd")},
-		Provisioner: e.name,
-		Parameters: map[string]string{
-			"type":                "rbd",
-			"clusterID":           e.ceph.FSID,
-			"cephSecretName":      cephSecret,
-			"cephSecretNamespace": e.cephNS,
-		},
-	}
-	for _, m := range mutate {
-		m(sc)
-	}
-	if _, err := e.s.Kube.StorageV1().StorageClasses().Create(context.Background(), sc, metav1.CreateOptions{}); err != nil {
-		e.t.Fatalf("create StorageClass: %v", err)
-	}
-	e.t.Cleanup(func() {
-		_ = e.s.Kube.StorageV1().StorageClasses().Delete(context.Background(), sc.Name, metav1.DeleteOptions{})
-	})
-	return sc.Name
+	return framework.CreateStorageClass(e.t, e.s.Kube, framework.StorageClass("rbd", e.name, map[string]string{
+		"type":                "rbd",
+		"clusterID":           e.ceph.FSID,
+		"cephSecretName":      cephSecret,
+		"cephSecretNamespace": e.cephNS,
+	}, mutate...))
 }
 
 func expandable(sc *storagev1.StorageClass) {
@@ -143,24 +118,7 @@ func blockMode(c *corev1.PersistentVolumeClaim) {
 
 func (e *env) claim(name, class, size string, mutate ...func(*corev1.PersistentVolumeClaim)) *corev1.PersistentVolumeClaim {
 	e.t.Helper()
-	pvc := &corev1.PersistentVolumeClaim{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: e.ns},
-		Spec: corev1.PersistentVolumeClaimSpec{
-			StorageClassName: &class,
-			AccessModes:      []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
-			Resources: corev1.VolumeResourceRequirements{
-				Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse(size)},
-			},
-		},
-	}
-	for _, m := range mutate {
-		m(pvc)
-	}
-	out, err := e.s.Kube.CoreV1().PersistentVolumeClaims(e.ns).Create(context.Background(), pvc, metav1.CreateOptions{})
-	if err != nil {
-		e.t.Fatalf("create PVC %s: %v", name, err)
-	}
-	return out
+	return framework.CreateClaim(e.t, e.s.Kube, framework.Claim(e.ns, name, class, size, mutate...))
 }
 
 func (e *env) waitBound(pvc *corev1.PersistentVolumeClaim) *corev1.PersistentVolume {
@@ -170,70 +128,36 @@ func (e *env) waitBound(pvc *corev1.PersistentVolumeClaim) *corev1.PersistentVol
 
 func (e *env) waitBoundWithin(pvc *corev1.PersistentVolumeClaim, timeout time.Duration) *corev1.PersistentVolume {
 	e.t.Helper()
-	var pvName string
-	framework.Eventually(e.t, timeout, "claim "+pvc.Name+" never bound", func(ctx context.Context) (bool, error) {
-		c, err := e.s.Kube.CoreV1().PersistentVolumeClaims(e.ns).Get(ctx, pvc.Name, metav1.GetOptions{})
-		if err != nil {
-			return false, err
-		}
-		pvName = c.Spec.VolumeName
-		return c.Status.Phase == corev1.ClaimBound, nil
-	})
-	pv := e.getPV(pvName)
+	pv := framework.WaitBoundPV(e.t, e.s.Kube, e.ns, pvc.Name, timeout)
 	e.seen(pv.Annotations[annVolumeID])
 	return pv
 }
 
 func (e *env) getPV(name string) *corev1.PersistentVolume {
 	e.t.Helper()
-	pv, err := e.s.Kube.CoreV1().PersistentVolumes().Get(context.Background(), name, metav1.GetOptions{})
-	if err != nil {
-		e.t.Fatalf("get PV %s: %v", name, err)
-	}
-	return pv
+	return framework.GetPV(e.t, e.s.Kube, name)
 }
 
 func (e *env) getClaim(pvc *corev1.PersistentVolumeClaim) *corev1.PersistentVolumeClaim {
 	e.t.Helper()
-	c, err := e.s.Kube.CoreV1().PersistentVolumeClaims(e.ns).Get(context.Background(), pvc.Name, metav1.GetOptions{})
-	if err != nil {
-		e.t.Fatalf("get claim %s: %v", pvc.Name, err)
-	}
-	return c
+	return framework.GetClaim(e.t, e.s.Kube, e.ns, pvc.Name)
 }
 
 func (e *env) deleteClaim(pvc *corev1.PersistentVolumeClaim) {
 	e.t.Helper()
-	if err := e.s.Kube.CoreV1().PersistentVolumeClaims(e.ns).Delete(context.Background(), pvc.Name, metav1.DeleteOptions{}); err != nil {
-		e.t.Fatalf("delete PVC %s: %v", pvc.Name, err)
-	}
+	framework.DeleteClaim(e.t, e.s.Kube, e.ns, pvc.Name)
 }
 
 // waitEvent waits for an event of type and reason on the claim.
 func (e *env) waitEvent(pvc *corev1.PersistentVolumeClaim, typ, reason string) corev1.Event {
 	e.t.Helper()
-	var found corev1.Event
-	sel := fields.Set{"involvedObject.name": pvc.Name, "involvedObject.kind": "PersistentVolumeClaim"}.AsSelector().String()
-	framework.Eventually(e.t, bindTimeout, "no "+typ+" "+reason+" event on claim "+pvc.Name, func(ctx context.Context) (bool, error) {
-		evs, err := e.s.Kube.CoreV1().Events(e.ns).List(ctx, metav1.ListOptions{FieldSelector: sel})
-		if err != nil {
-			return false, err
-		}
-		for _, ev := range evs.Items {
-			if ev.Reason == reason && ev.Type == typ {
-				found = ev
-				return true, nil
-			}
-		}
-		return false, nil
-	})
-	return found
+	return framework.WaitEventOf(e.t, e.s.Kube, e.ns, "PersistentVolumeClaim", pvc.Name, typ, reason, bindTimeout)
 }
 
 // volumes lists the volumes of this env's cluster id (and remembers them).
 func (e *env) volumes() []volumes.Volume {
 	e.t.Helper()
-	vols, err := framework.VolumesWithMetadata(context.Background(), e.cinder, metaClusterID, e.clusterID)
+	vols, err := framework.ClusterVolumes(context.Background(), e.cinder, e.clusterID)
 	if err != nil {
 		e.t.Fatalf("%v", err)
 	}
@@ -415,11 +339,7 @@ func (e *env) finalCheck() {
 		return
 	}
 	e.checked = true
-	alive := false
-	for _, p := range e.procs {
-		alive = alive || !p.Exited()
-	}
-	if !alive {
+	if !framework.AnyRunning(e.procs) {
 		e.provisioner("provisioner-final-check")
 	}
 	e.deleteAllAndExpectNothingLeft()
@@ -441,23 +361,9 @@ func (e *env) noImagesLeft() {
 }
 
 func (e *env) deletePVs() {
-	ctx := context.Background()
-	pvs, err := e.s.Kube.CoreV1().PersistentVolumes().List(ctx, metav1.ListOptions{})
-	if err != nil {
-		e.t.Errorf("cleanup: list PVs: %v", err)
-		return
-	}
-	for _, pv := range pvs.Items {
-		if pv.Annotations["pv.kubernetes.io/provisioned-by"] != e.name {
-			continue
-		}
+	framework.DeleteProvisionedPVs(e.t, e.s.Kube, e.name, func(pv *corev1.PersistentVolume) {
 		e.seen(pv.Annotations[annVolumeID])
-		if len(pv.Finalizers) > 0 {
-			pv.Finalizers = nil
-			_, _ = e.s.Kube.CoreV1().PersistentVolumes().Update(ctx, &pv, metav1.UpdateOptions{})
-		}
-		_ = e.s.Kube.CoreV1().PersistentVolumes().Delete(ctx, pv.Name, metav1.DeleteOptions{})
-	}
+	})
 }
 
 func gib(n int64) int64 { return n << 30 }

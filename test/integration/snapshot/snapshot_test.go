@@ -27,7 +27,7 @@ func TestSnapshotAndRestore(t *testing.T) {
 	e.provisioner("provisioner")
 	src := e.claim("origin", "")
 	srcPV := e.waitBound(src)
-	p := newPattern(uint64(time.Now().UnixNano()))
+	p := framework.NewPattern(uint64(time.Now().UnixNano()))
 	e.writePattern(srcPV, p)
 
 	vs := e.volumeSnapshot("snap", src.Name)
@@ -59,7 +59,7 @@ func TestSnapshotAndRestore(t *testing.T) {
 	t.Logf("MEASURED: %d Warning Events stored on the VolumeSnapshot before it was ready: %q", len(warnings), warnings)
 
 	// the source changes after the snapshot: the restore has the old data
-	e.writePattern(srcPV, newPattern(uint64(time.Now().UnixNano())+7))
+	e.writePattern(srcPV, framework.NewPattern(uint64(time.Now().UnixNano())+7))
 	restored := e.claim("restored", vs.Name)
 	restoredPV := e.waitBound(restored)
 	e.expectPattern(restoredPV, p, true, "restore, through a login to the new PV")
