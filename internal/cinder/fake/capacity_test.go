@@ -32,6 +32,9 @@ func TestCreateEnforcesGigabytesQuota(t *testing.T) {
 	if _, err := f.CreateVolume(ctx, cinder.CreateRequest{Name: "c", SizeGiB: 2}); err != nil {
 		t.Fatalf("a create that fits exactly: %v", err)
 	}
+	if _, err := f.WaitForVolumeStatus(ctx, first.ID, cinder.StatusAvailable); err != nil {
+		t.Fatal(err)
+	}
 	if err := f.DeleteVolume(ctx, first.ID); err != nil {
 		t.Fatal(err)
 	}
