@@ -21,6 +21,9 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -84,9 +87,10 @@ func TestAZoneWithoutRoomGetsNoPods(t *testing.T) {
 		}
 	})
 
+	metricsAddr := freeAddress(t)
 	args := framework.ProvisionerArgs{
 		Kubeconfig: s.Kubeconfig, CloudConfig: conf, Name: driver, ClusterID: id, SecretNamespace: provNS,
-		Initiator: "iqn.2026-11.org.cinder-provisioner:integration", Verbosity: 4,
+		Initiator: "iqn.2026-11.org.cinder-provisioner:integration", MetricsAddress: metricsAddr, Verbosity: 4,
 	}.Args()
 	prov := framework.Start(t, "provisioner", s.ProvisionerBinary(t),
 		append(args, "--capacity", "--capacity-poll-interval", pollInterval.String(), "--capacity-namespace", provNS)...)
@@ -135,6 +139,7 @@ func TestAZoneWithoutRoomGetsNoPods(t *testing.T) {
 	}
 	framework.WaitBound(t, s.Kube, ns, big, waitTimeout, false)
 	t.Logf("pods %s and %s on %s (zone %s); none on %s (zone %s, no Cinder there)", small, big, nodeIn, cinderZone, nodeOut, foreignZone)
+	logCapacityCost(t, metricsAddr)
 
 	// clean up with the provisioner running: pods (no kubelet: force), claims, volumes
 	for _, name := range []string{small, big} {
@@ -150,6 +155,49 @@ func TestAZoneWithoutRoomGetsNoPods(t *testing.T) {
 	if prov.Exited() {
 		t.Errorf("the provisioner exited")
 	}
+}
+
+// freeAddress is a 127.0.0.1 port free a moment ago, for /metrics.
+func freeAddress(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// logCapacityCost logs what the refreshes so far cost in Cinder requests
+// and time (docs/capacity.md quotes it): the request metrics of the reads
+// only the publisher makes, and the refreshes by outcome.
+func logCapacityCost(t *testing.T, addr string) {
+	t.Helper()
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Errorf("GET /metrics: %v", err)
+		return
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	var lines []string
+	for _, l := range strings.Split(string(body), "\n") {
+		if strings.HasPrefix(l, "#") {
+			continue
+		}
+		for _, op := range []string{`op="get_limits"`, `op="list_availability_zones"`, `op="get_pools"`, `op="list_services"`, `op="list_volume_types"`} {
+			if strings.Contains(l, op) && (strings.Contains(l, "_total{") || strings.Contains(l, "_seconds_sum") || strings.Contains(l, "_seconds_count")) {
+				lines = append(lines, l)
+			}
+		}
+		if strings.HasPrefix(l, capacity.MetricRefreshes) {
+			lines = append(lines, l)
+		}
+	}
+	if len(lines) == 0 {
+		t.Errorf("no capacity metrics in /metrics")
+	}
+	t.Logf("capacity cost so far:\n%s", strings.Join(lines, "\n"))
 }
 
 func randomHex(n int) string {
