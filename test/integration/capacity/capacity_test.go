@@ -26,6 +26,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -168,36 +169,56 @@ func freeAddress(t *testing.T) string {
 	return l.Addr().String()
 }
 
-// logCapacityCost logs what the refreshes so far cost in Cinder requests
-// and time (docs/capacity.md quotes it): the request metrics of the reads
-// only the publisher makes, and the refreshes by outcome.
+// logCapacityCost waits for 10 refreshes, then logs what they cost in
+// Cinder requests and time (docs/capacity.md quotes it), from the
+// provisioner's own request metrics for the reads only the publisher makes.
 func logCapacityCost(t *testing.T, addr string) {
+	t.Helper()
+	var m map[string]float64
+	framework.Eventually(t, waitTimeout, "10 capacity refreshes", func(context.Context) (bool, error) {
+		m = scrape(t, addr)
+		return m[capacity.MetricRefreshes+`{outcome="published"}`] >= 10, nil
+	})
+	refreshes := m[capacity.MetricRefreshes+`{outcome="published"}`]
+	var requests, seconds float64
+	var lines []string
+	for _, op := range []string{"get_limits", "list_availability_zones", "get_pools", "list_services", "list_volume_types"} {
+		n := m[`cinder_provisioner_cinder_requests_total{operation="`+op+`",outcome="success"}`]
+		sum := m[`cinder_provisioner_cinder_request_duration_seconds_sum{operation="`+op+`",outcome="success"}`]
+		requests, seconds = requests+n, seconds+sum
+		mean := 0.0
+		if n > 0 {
+			mean = sum / n
+		}
+		lines = append(lines, fmt.Sprintf("%s: %.0f requests, mean %.1f ms", op, n, mean*1000))
+	}
+	if requests == 0 {
+		t.Errorf("no capacity requests in /metrics")
+	}
+	t.Logf("capacity cost: %.0f refreshes, %.2f Cinder requests and %.1f ms of Cinder time per refresh\n%s",
+		refreshes, requests/refreshes, seconds/refreshes*1000, strings.Join(lines, "\n"))
+}
+
+// scrape reads /metrics into "name{labels}" -> value.
+func scrape(t *testing.T, addr string) map[string]float64 {
 	t.Helper()
 	resp, err := http.Get("http://" + addr + "/metrics")
 	if err != nil {
-		t.Errorf("GET /metrics: %v", err)
-		return
+		t.Fatalf("GET /metrics: %v", err)
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
-	var lines []string
+	out := map[string]float64{}
 	for _, l := range strings.Split(string(body), "\n") {
-		if strings.HasPrefix(l, "#") {
+		if l == "" || strings.HasPrefix(l, "#") {
 			continue
 		}
-		for _, op := range []string{`op="get_limits"`, `op="list_availability_zones"`, `op="get_pools"`, `op="list_services"`, `op="list_volume_types"`} {
-			if strings.Contains(l, op) && (strings.Contains(l, "_total{") || strings.Contains(l, "_seconds_sum") || strings.Contains(l, "_seconds_count")) {
-				lines = append(lines, l)
-			}
-		}
-		if strings.HasPrefix(l, capacity.MetricRefreshes) {
-			lines = append(lines, l)
+		i := strings.LastIndexByte(l, ' ')
+		if v, err := strconv.ParseFloat(l[i+1:], 64); err == nil {
+			out[l[:i]] = v
 		}
 	}
-	if len(lines) == 0 {
-		t.Errorf("no capacity metrics in /metrics")
-	}
-	t.Logf("capacity cost so far:\n%s", strings.Join(lines, "\n"))
+	return out
 }
 
 func randomHex(n int) string {
