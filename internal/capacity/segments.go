@@ -83,6 +83,10 @@ func (c classSpec) segments(zoneKey string, cinderZones []string) []segment {
 			byLabel[z] = z
 		}
 	}
+	if c.availability != "" && len(c.allowed) > 0 &&
+		!slices.Contains(c.allowed, c.availability) && !slices.Contains(c.allowed, provisioner.ZoneLabel(c.availability)) {
+		return nil // the provisioner refuses every claim of the class
+	}
 	values := c.allowed
 	switch {
 	case len(values) > 0:

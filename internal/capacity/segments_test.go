@@ -42,6 +42,8 @@ func TestSegments(t *testing.T) {
 			want: []seg{{"zone=zone_a", "zone_a"}, {"no-zone-label", "zone_a"}}},
 		{name: "availability and allowedTopologies", class: class("c", map[string]string{"availability": "zone-a"}, "zone-a", "zone-b"), cinderZones: []string{"zone-a", "zone-b"},
 			want: []seg{{"zone=zone-a", "zone-a"}, {"no-zone-label", "zone-a"}}},
+		{name: "availability outside allowedTopologies: every claim refused", class: class("c", map[string]string{"availability": "zone-c"}, "zone-a"),
+			cinderZones: []string{"zone-a", "zone-c"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var got []seg
