@@ -26,13 +26,16 @@ var flagGroups = []struct {
 		[]string{"kubeconfig", "kube-api-qps", "kube-api-burst", "topology-zone-key"}},
 	{"Controller", "",
 		[]string{"workers", "provision-timeout", "delete-timeout", "sweep-interval", "sweep-grace", "resize-workers", "snapshot-workers"}},
+	{"Capacity-aware scheduling", "Off by default: it needs cluster-scoped write access to CSIDrivers. See docs/capacity.md.",
+		[]string{"capacity", "capacity-poll-interval", "capacity-namespace"}},
 	{"Leader election", "On a Lease named after --provisioner-name with / replaced by - (default `openstack.org-standalone-cinder`). " +
 		"On SIGTERM the leader stops its workers, then releases the Lease, so that a standby takes over at its next retry instead of waiting for the Lease to expire.",
 		[]string{"leader-elect", "leader-elect-namespace", "leader-elect-lease-duration", "leader-elect-renew-deadline", "leader-elect-retry-period"}},
 	{"Metrics and health", "`/metrics`: Cinder requests (`cinder_provisioner_cinder_requests_total`, `cinder_provisioner_cinder_request_duration_seconds`), " +
 		"provisioning and deletion (`controller_persistentvolumeclaim_provision_*`, `controller_persistentvolume_delete_*`), " +
 		"each phase of Provision and Delete (`cinder_provisioner_phase_duration_seconds`) and the Cinder requests each made (`cinder_provisioner_cinder_calls`; see docs/performance.md), what the last sweep decided about each volume of the cluster (`cinder_provisioner_sweep_volumes` by verdict; see docs/design.md), " +
-		"resize passes by outcome (`cinder_provisioner_resize_passes_total`), snapshot passes by outcome (`cinder_provisioner_snapshot_passes_total`), Go runtime and process. " +
+		"resize passes by outcome (`cinder_provisioner_resize_passes_total`), snapshot passes by outcome (`cinder_provisioner_snapshot_passes_total`), " +
+		"capacity refreshes by outcome (`cinder_provisioner_capacity_refreshes_total`), Go runtime and process. " +
 		"`/healthz`: `ok` while serving; 503 when this replica leads but has not renewed its Lease for 20 s past its expiry.",
 		[]string{"metrics-address"}},
 	{"Logging", "",

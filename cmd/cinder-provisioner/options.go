@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 	logsapi "k8s.io/component-base/logs/api/v1"
 
+	"github.com/cinder-provisioner/cinder-provisioner/internal/capacity"
 	"github.com/cinder-provisioner/cinder-provisioner/internal/cinder/openstack"
 	"github.com/cinder-provisioner/cinder-provisioner/internal/mapper"
 	"github.com/cinder-provisioner/cinder-provisioner/internal/provisioner"
@@ -87,6 +88,10 @@ type Options struct {
 	ResizeWorkers    int
 	SnapshotWorkers  int
 
+	Capacity             bool
+	CapacityPollInterval time.Duration
+	CapacityNamespace    string
+
 	LeaderElect              bool
 	LeaderElectNamespace     string
 	LeaderElectLeaseDuration time.Duration
@@ -116,6 +121,7 @@ func NewOptions() *Options {
 		ResizeWorkers:            defaultResizeWorkers,
 		SnapshotWorkers:          defaultSnapshotWorkers,
 		TopologyZoneKey:          provisioner.DefaultZoneKey,
+		CapacityPollInterval:     capacity.DefaultInterval,
 		LeaderElect:              true,
 		LeaderElectLeaseDuration: defaultLeaseDuration,
 		LeaderElectRenewDeadline: defaultRenewDeadline,
@@ -204,6 +210,16 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 			"--provisioner-name and whose claim is bound to a PV of ours it makes the VolumeSnapshotContent and the Cinder snapshot, writes the content's "+
 			"status, and deletes the Cinder snapshot with a Delete content. Needs external-snapshotter's CRDs and snapshot-controller. 0: no snapshots.")
 
+	fs.BoolVar(&o.Capacity, "capacity", o.Capacity,
+		"Capacity-aware scheduling: the leader publishes, per StorageClass of --provisioner-name and zone (--topology-zone-key), the room Cinder has left "+
+			"(the project's quota left, bounded by the scheduler's pool stats for the class's volume type when the credentials may read them) as CSIStorageCapacity objects, "+
+			"and keeps the CSIDriver named --provisioner-name with storageCapacity: true, so that kube-scheduler puts pods with WaitForFirstConsumer claims only where there is room. "+
+			"Needs cluster-scoped write access to CSIDrivers (deploy/kubernetes/components/capacity) and a --provisioner-name that is a DNS subdomain (no /). See docs/capacity.md.")
+	fs.DurationVar(&o.CapacityPollInterval, "capacity-poll-interval", o.CapacityPollInterval,
+		"How often the leader reads Cinder (3 to 5 requests) and refreshes the CSIStorageCapacity objects, with --capacity.")
+	fs.StringVar(&o.CapacityNamespace, "capacity-namespace", o.CapacityNamespace,
+		"Namespace of the CSIStorageCapacity objects, with --capacity. Empty: the provisioner's own namespace ($POD_NAMESPACE, else the service account's namespace), else --secret-namespace.")
+
 	// Leader election.
 	fs.BoolVar(&o.LeaderElect, "leader-elect", o.LeaderElect,
 		"Elect a leader with a Lease before provisioning, so that only one of several replicas acts.")
@@ -264,6 +280,12 @@ func (o *Options) Complete(e env) {
 		o.LeaderElectNamespace = own
 		if o.LeaderElectNamespace == "" {
 			o.LeaderElectNamespace = o.SecretNamespace
+		}
+	}
+	if o.CapacityNamespace == "" {
+		o.CapacityNamespace = own
+		if o.CapacityNamespace == "" {
+			o.CapacityNamespace = o.SecretNamespace
 		}
 	}
 	if o.ClusterID != "" {
@@ -337,6 +359,9 @@ func (o *Options) Validate() error {
 	}
 	if o.SnapshotWorkers < 0 {
 		bad("snapshot-workers", "%d: must not be negative (0: no snapshots)", o.SnapshotWorkers)
+	}
+	if o.Capacity {
+		errs = append(errs, o.validateCapacity()...)
 	}
 
 	if o.LeaderElect {
@@ -429,6 +454,25 @@ func (o *Options) validateConnector() []error {
 		if msgs := validation.IsDNS1123Subdomain(strings.ToLower(o.ConnectorHost)); len(msgs) > 0 {
 			bad("connector-host", "%q is not a valid host name: %s", o.ConnectorHost, strings.Join(msgs, "; "))
 		}
+	}
+	return errs
+}
+
+func (o *Options) validateCapacity() []error {
+	var errs []error
+	bad := badFlag(&errs)
+	if err := capacity.ValidateDriverName(o.ProvisionerName); err != nil {
+		bad("capacity", "--provisioner-name %v", err)
+	}
+	if o.CapacityPollInterval <= 0 {
+		bad("capacity-poll-interval", "%s: must be positive", o.CapacityPollInterval)
+	}
+	if o.CapacityNamespace == "" {
+		if o.SecretNamespace != "" { // else the --secret-namespace error says it all
+			bad("capacity-namespace", "required outside a pod")
+		}
+	} else if msgs := validation.IsDNS1123Label(o.CapacityNamespace); len(msgs) > 0 {
+		bad("capacity-namespace", "%q is not a valid namespace name: %s", o.CapacityNamespace, strings.Join(msgs, "; "))
 	}
 	return errs
 }

@@ -177,6 +177,7 @@ func TestOptionsValidAlternatives(t *testing.T) {
 		"custom provisioner name":                {"--provisioner-name=example.com/cinder-fast"},
 		"json logging":                           {"--logging-format=json", "-v=4"},
 		"connector ip":                           {"--connector-ip=192.0.2.10"},
+		"capacity":                               {"--capacity", "--provisioner-name=cinder.openstack.org", "--capacity-poll-interval=30s"},
 	}
 	for name, args := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -221,6 +222,12 @@ func TestOptionsValidateRejects(t *testing.T) {
 		{name: "clouds file without cloud", args: []string{"--clouds-file=/c.yaml"}, want: []string{"--clouds-file: needs --cloud"}},
 		{name: "empty provisioner name", args: []string{"--provisioner-name="}, want: []string{"--provisioner-name: must not be empty"}},
 		{name: "invalid provisioner name", args: []string{"--provisioner-name=a/b/c"}, want: []string{`--provisioner-name: "a/b/c" is not a valid StorageClass provisioner name`}},
+		{name: "capacity with the default provisioner name", args: []string{"--capacity"}, want: []string{
+			`--capacity: --provisioner-name "openstack.org/standalone-cinder" cannot name the CSIDriver object`, `e.g. "openstack.org.standalone-cinder"`}},
+		{name: "capacity every 0s", args: []string{"--capacity", "--provisioner-name=cinder.example.com", "--capacity-poll-interval=0"},
+			want: []string{"--capacity-poll-interval: 0s: must be positive"}},
+		{name: "invalid capacity namespace", args: []string{"--capacity", "--provisioner-name=cinder.example.com", "--capacity-namespace=A_B"},
+			want: []string{`--capacity-namespace: "A_B" is not a valid namespace name`}},
 		{name: "zero workers", args: []string{"--workers=0"}, want: []string{"--workers: 0: must be at least 1"}},
 		{name: "negative resize workers", args: []string{"--resize-workers=-1"}, want: []string{"--resize-workers: -1: must not be negative"}},
 		{name: "zero qps", args: []string{"--kube-api-qps=0"}, want: []string{"--kube-api-qps: 0: must be greater than 0"}},

@@ -52,7 +52,7 @@ func (a *app) run(ctx context.Context) error {
 
 // runController runs the library's controller, the Guard (claims held by
 // the provisioning finalizer, reclaim policies), the sweep for
-// unreferenced volumes, the resizer and the snapshotter until ctx ends, and waits for their
+// unreferenced volumes, the resizer, the snapshotter and the capacity publisher until ctx ends, and waits for their
 // workers. ctx is the leader's: every Cinder write stops with it, rollbacks
 // included (cinder.WithFence).
 func (a *app) runController(ctx context.Context) {
@@ -81,6 +81,13 @@ func (a *app) runController(ctx context.Context) {
 			a.snapshotter.Run(ctx)
 		}
 	}()
+	capacities := make(chan struct{})
+	go func() {
+		defer close(capacities)
+		if a.capacity != nil {
+			a.capacity.Run(ctx)
+		}
+	}()
 	// the library does not start informers it was given; the resizer waits
 	// for the claims' to sync
 	a.informers.Start(ctx.Done())
@@ -90,6 +97,7 @@ func (a *app) runController(ctx context.Context) {
 	<-sweeps
 	<-resizes
 	<-snapshots
+	<-capacities
 	a.informers.Shutdown()
 }
 

@@ -20,6 +20,7 @@ import (
 	"sigs.k8s.io/sig-storage-lib-external-provisioner/v13/controller"
 	libmetrics "sigs.k8s.io/sig-storage-lib-external-provisioner/v13/controller/metrics"
 
+	"github.com/cinder-provisioner/cinder-provisioner/internal/capacity"
 	"github.com/cinder-provisioner/cinder-provisioner/internal/cinder"
 	"github.com/cinder-provisioner/cinder-provisioner/internal/cinder/openstack"
 	"github.com/cinder-provisioner/cinder-provisioner/internal/contract"
@@ -43,6 +44,7 @@ type app struct {
 	provisioner *provisioner.Provisioner
 	resizer     *resizer.Resizer         // nil: --resize-workers 0
 	snapshotter *snapshotter.Snapshotter // nil: --snapshot-workers 0
+	capacity    *capacity.Publisher      // nil: --capacity off
 	guard       *provisioner.Guard
 	informers   informers.SharedInformerFactory
 	workers     *sync.WaitGroup
@@ -167,6 +169,12 @@ func newApp(ctx context.Context, o *Options, cinderClient cinder.Client, kube ku
 		}
 	}
 
+	cp, err := newCapacityPublisher(o, cinderClient, kube, registry)
+	if err != nil {
+		broadcaster.Shutdown()
+		return nil, err
+	}
+
 	guard, err := provisioner.NewGuard(provisioner.GuardConfig{
 		Provisioner: prov,
 		Claims:      claims,
@@ -209,6 +217,7 @@ func newApp(ctx context.Context, o *Options, cinderClient cinder.Client, kube ku
 		provisioner: prov,
 		resizer:     rs,
 		snapshotter: ss,
+		capacity:    cp,
 		guard:       guard,
 		informers:   factory,
 		workers:     workers,
@@ -293,4 +302,24 @@ func (o *Options) connector() (cinder.Connector, error) {
 		WWPNs:     wwpns,
 		WWNNs:     wwnns,
 	}, nil
+}
+
+// newCapacityPublisher is the CSIStorageCapacity publisher with --capacity,
+// else nil.
+func newCapacityPublisher(o *Options, cinderClient cinder.Client, kube kubernetes.Interface, registry prometheus.Registerer) (*capacity.Publisher, error) {
+	if !o.Capacity {
+		return nil, nil
+	}
+	reader, ok := cinderClient.(cinder.CapacityReader)
+	if !ok {
+		return nil, fmt.Errorf("--capacity: the Cinder client %T cannot read capacity", cinderClient)
+	}
+	m, err := capacity.NewMetrics(registry)
+	if err != nil {
+		return nil, fmt.Errorf("register capacity metrics: %w", err)
+	}
+	return capacity.New(capacity.Config{
+		Cinder: reader, Kube: kube, Name: o.ProvisionerName, Namespace: o.CapacityNamespace,
+		ZoneKey: o.TopologyZoneKey, Interval: o.CapacityPollInterval, Metrics: m,
+	})
 }

@@ -149,3 +149,7 @@ func sanitizeZone(zone string) string {
 func labelChar(c byte) bool {
 	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-'
 }
+
+// ZoneLabel is the node label value that stands for a Cinder availability
+// zone (see sanitizeZone); "" when the zone cannot be one.
+func ZoneLabel(zone string) string { return sanitizeZone(zone) }

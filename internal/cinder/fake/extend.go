@@ -111,7 +111,7 @@ func (f *Fake) SetExtendingPolls(n int) {
 }
 
 // SetGigabytesQuota limits the sum of the project's volume sizes (0: no
-// limit); an extend beyond it is Cinder's 413
+// limit); a create or an extend beyond it is Cinder's 413
 // VolumeSizeExceedsAvailableQuota, the volume left as it was.
 func (f *Fake) SetGigabytesQuota(gib int) {
 	f.mu.Lock()

@@ -99,6 +99,7 @@ type Fake struct {
 	sources          sources // snapshots and zones (clone.go)
 	ext              extends // extends in progress and their settings (extend.go)
 	snaps            snapshotSettings
+	capacity         capacitySettings // pools and type backends (capacity.go)
 }
 
 var _ cinder.Client = (*Fake)(nil)
@@ -344,6 +345,9 @@ func (f *Fake) CreateVolume(ctx context.Context, req cinder.CreateRequest) (out 
 		if f.quota >= 0 && len(f.volumes) >= f.quota {
 			return cinder.NewError("create volume", req.Name, cinder.ErrQuotaExceeded,
 				fmt.Sprintf("VolumeLimitExceeded: Maximum number of volumes allowed (%d) exceeded for quota 'volumes'.", f.quota))
+		}
+		if err := f.checkCreateQuotaLocked(req); err != nil {
+			return err
 		}
 		vt, az, err := f.checkSourceLocked(req)
 		if err != nil {

@@ -241,7 +241,8 @@ func TestHelmChartPassesServerSideDryRun(t *testing.T) {
 		"--set", "rbac.chapSecretNamespaces[0]="+chapNS,
 		"--set", "rbac.cephSecrets[0].namespace="+cephNS))
 	wantKinds(t, "chart, every option on", d.applyAll(t, "chart, every option on", all), map[string]int{
-		"ServiceAccount": 1, "Secret": 1, "ClusterRole": 3, "ClusterRoleBinding": 2, "Role": 2, "RoleBinding": 4, "Deployment": 1,
+		// capacity.enabled adds a ClusterRole, a Role and their bindings
+		"ServiceAccount": 1, "Secret": 1, "ClusterRole": 4, "ClusterRoleBinding": 3, "Role": 3, "RoleBinding": 5, "Deployment": 1,
 	})
 }
 
@@ -265,6 +266,10 @@ func TestKustomizeBasePassesServerSideDryRun(t *testing.T) {
 	withLegacy := objects(t, kustomizeInto(t, s, ns, legacySecretsComponent))
 	wantKinds(t, "kustomize base + legacy-secrets", d.applyAll(t, "kustomize base + legacy-secrets", withLegacy), map[string]int{
 		"ClusterRole": 3, "ClusterRoleBinding": 2,
+	})
+	withCapacity := objects(t, kustomizeInto(t, s, ns, capacityComponent))
+	wantKinds(t, "kustomize base + capacity", d.applyAll(t, "kustomize base + capacity", withCapacity), map[string]int{
+		"ClusterRole": 3, "ClusterRoleBinding": 2, "Role": 2, "RoleBinding": 3,
 	})
 }
 
