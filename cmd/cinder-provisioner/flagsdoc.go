@@ -25,7 +25,7 @@ var flagGroups = []struct {
 	{"Kubernetes", "",
 		[]string{"kubeconfig", "kube-api-qps", "kube-api-burst", "topology-zone-key"}},
 	{"Controller", "",
-		[]string{"workers", "provision-timeout", "delete-timeout", "sweep-interval", "sweep-grace", "resize-workers", "snapshot-workers"}},
+		[]string{"workers", "provision-timeout", "delete-timeout", "sweep-interval", "sweep-grace", "create-lands", "resize-workers", "snapshot-workers"}},
 	{"Capacity-aware scheduling", "Off by default: it needs cluster-scoped write access to CSIDrivers. See docs/capacity.md.",
 		[]string{"capacity", "capacity-poll-interval", "capacity-namespace"}},
 	{"Leader election", "On a Lease named after --provisioner-name with / replaced by - (default `openstack.org-standalone-cinder`). " +

@@ -84,6 +84,7 @@ type Options struct {
 	DeleteTimeout    time.Duration
 	SweepInterval    time.Duration
 	SweepGrace       time.Duration
+	CreateLands      time.Duration
 	TopologyZoneKey  string
 	ResizeWorkers    int
 	SnapshotWorkers  int
@@ -118,6 +119,7 @@ func NewOptions() *Options {
 		DeleteTimeout:            defaultDeleteTimeout,
 		SweepInterval:            defaultSweepInterval,
 		SweepGrace:               provisioner.DefaultSweepGrace,
+		CreateLands:              provisioner.DefaultCreateLands,
 		ResizeWorkers:            defaultResizeWorkers,
 		SnapshotWorkers:          defaultSnapshotWorkers,
 		TopologyZoneKey:          provisioner.DefaultZoneKey,
@@ -200,6 +202,11 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 			"(log, metric cinder_provisioner_sweep_volumes, orphans). The first sweep is one interval after it starts leading. 0: never.")
 	fs.DurationVar(&o.SweepGrace, "sweep-grace", o.SweepGrace,
 		"How old, by Cinder's own clock (its created_at against the Date of its answer), a volume nothing refers to must be before the sweep deletes it.")
+	fs.DurationVar(&o.CreateLands, "create-lands", o.CreateLands,
+		"How long after it was sent a volume create whose answer was lost (timeout, outage, crash) may still make a volume in Cinder. "+
+			"A claim deleted meanwhile keeps its provisioning finalizer this long while no volume of it is found, counted from the last such create "+
+			"and from the moment this process started to lead, so that a volume written late is removed instead of leaked. "+
+			"Raise it when Cinder's API can take longer to record a volume (its rpc_response_timeout).")
 
 	fs.IntVar(&o.ResizeWorkers, "resize-workers", o.ResizeWorkers,
 		"Claims resized in parallel by the expansion controller, which runs on the leader: it extends the Cinder volume of a claim whose request grew "+
@@ -353,6 +360,9 @@ func (o *Options) Validate() error {
 	}
 	if o.SweepGrace <= 0 {
 		bad("sweep-grace", "%v: must be positive (a volume younger may still be on its way to a PV; default 1h)", o.SweepGrace)
+	}
+	if o.CreateLands <= 0 {
+		bad("create-lands", "%v: must be positive (default 1m)", o.CreateLands)
 	}
 	if o.ResizeWorkers < 0 {
 		bad("resize-workers", "%d: must not be negative (0: no resizing)", o.ResizeWorkers)

@@ -234,6 +234,8 @@ func TestOptionsValidateRejects(t *testing.T) {
 		{name: "zero burst", args: []string{"--kube-api-burst=0"}, want: []string{"--kube-api-burst: 0: must be at least 1"}},
 		{name: "negative provision timeout", args: []string{"--provision-timeout=-1s"}, want: []string{"--provision-timeout: -1s: must not be negative"}},
 		{name: "negative delete timeout", args: []string{"--delete-timeout=-1s"}, want: []string{"--delete-timeout: -1s: must not be negative"}},
+		{name: "zero sweep grace", args: []string{"--sweep-grace=0"}, want: []string{"--sweep-grace: 0s: must be positive"}},
+		{name: "zero create window", args: []string{"--create-lands=0"}, want: []string{"--create-lands: 0s: must be positive"}},
 		{name: "lease not longer than renew deadline", args: []string{"--leader-elect-lease-duration=10s"}, want: []string{"--leader-elect-lease-duration: 10s: must be greater than --leader-elect-renew-deadline (10s)"}},
 		{name: "renew deadline within retry jitter", args: []string{"--leader-elect-renew-deadline=2s"}, want: []string{"--leader-elect-renew-deadline: 2s: must be greater than 1.2 x --leader-elect-retry-period (2s)"}},
 		{name: "zero retry period", args: []string{"--leader-elect-retry-period=0"}, want: []string{"--leader-elect-retry-period: 0s: must be greater than 0"}},

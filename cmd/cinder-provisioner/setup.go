@@ -131,6 +131,7 @@ func newApp(ctx context.Context, o *Options, cinderClient cinder.Client, kube ku
 		Dynamic:         dyn,
 		ZoneKey:         o.TopologyZoneKey,
 		SweepGrace:      o.SweepGrace,
+		CreateLands:     o.CreateLands,
 	})
 	if err != nil {
 		broadcaster.Shutdown()

@@ -68,6 +68,22 @@ const (
 // recorded in Kubernetes, not guessed from Cinder's names and metadata.
 const FinalizerProvisioning = "cinder.openstack.org/provisioning-protection"
 
+// Annotations Kubernetes' PV binder sets on a claim to name the provisioner
+// that must provision it (the library calls Provision only for claims that
+// name it). Every cinder-provisioner of a cluster puts the same
+// FinalizerProvisioning on its claims; a provisioner acts on a claim only
+// when these name it, so that one of another name (another cloud, another
+// cluster id) never releases a claim whose volume it cannot see.
+const (
+	AnnStorageProvisioner     = "volume.kubernetes.io/storage-provisioner"
+	AnnBetaStorageProvisioner = "volume.beta.kubernetes.io/storage-provisioner"
+)
+
+// ProvisionedBy reports whether a claim's annotations name provisioner name.
+func ProvisionedBy(annotations map[string]string, name string) bool {
+	return name != "" && (annotations[AnnStorageProvisioner] == name || annotations[AnnBetaStorageProvisioner] == name)
+}
+
 // FinalizerCloneSource protects a claim being cloned: it stays on the
 // source claim while a clone of it is Pending, so the source volume is not
 // deleted under Cinder's clone (csi-provisioner's equivalent is

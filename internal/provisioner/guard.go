@@ -103,7 +103,7 @@ func NewGuard(cfg GuardConfig) (*Guard, error) {
 
 func (g *Guard) claimChanged(obj any) {
 	claim, ok := obj.(*corev1.PersistentVolumeClaim)
-	if !ok || !needsRelease(claim) {
+	if !ok || !g.p.needsRelease(claim) {
 		return
 	}
 	key, err := cache.MetaNamespaceKeyFunc(claim)
@@ -183,7 +183,7 @@ func (g *Guard) syncClaim(ctx context.Context, key string) (time.Duration, error
 		return 0, err
 	}
 	claim, ok := obj.(*corev1.PersistentVolumeClaim)
-	if !ok || !needsRelease(claim) {
+	if !ok || !g.p.needsRelease(claim) {
 		return 0, nil
 	}
 	return g.p.release(klog.NewContext(ctx, klog.FromContext(ctx).WithValues("pvc", klog.KObj(claim))), claim)

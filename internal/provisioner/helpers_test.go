@@ -191,7 +191,9 @@ func newClaim(s claimSpec) *corev1.PersistentVolumeClaim {
 	}
 	class := "cinder"
 	return &corev1.PersistentVolumeClaim{
-		ObjectMeta: metav1.ObjectMeta{Name: "data", Namespace: "app", UID: types.UID(testClaimUID)},
+		// the PV binder names the class's provisioner on the claim
+		ObjectMeta: metav1.ObjectMeta{Name: "data", Namespace: "app", UID: types.UID(testClaimUID),
+			Annotations: map[string]string{contract.AnnStorageProvisioner: DefaultName}},
 		Spec: corev1.PersistentVolumeClaimSpec{
 			AccessModes:      s.modes,
 			StorageClassName: &class,

@@ -295,3 +295,43 @@ func TestRollbackStopsWhenLeadershipIsLost(t *testing.T) {
 	e.save(pv)
 	e.checkBoundToOne(pv)
 }
+
+// Every cinder-provisioner of a cluster puts the same finalizer on its
+// claims. A claim the PV binder named another provisioner for (another
+// cloud, another cluster id: its volume is where this one does not look)
+// is never released here, deleted or bound, and costs no Cinder call: only
+// its own provisioner knows whether a volume of it is still in flight.
+func TestClaimOfAnotherProvisionerIsNeverReleased(t *testing.T) {
+	for _, end := range []string{"deleted", "bound"} {
+		t.Run(end, func(t *testing.T) {
+			e := newEnv(t)
+			claim := newClaim(claimSpec{})
+			claim.Annotations[contract.AnnStorageProvisioner] = "region-two.cinder.openstack.org/standalone-cinder"
+			claim.Finalizers = []string{contract.FinalizerProvisioning}
+			e.ensureClaim(claim)
+			var held *corev1.PersistentVolumeClaim
+			if end == "deleted" {
+				held = e.startDeleting()
+			} else {
+				c := e.liveClaim()
+				c.Spec.VolumeName = testPVName
+				var err error
+				if held, err = e.kube.CoreV1().PersistentVolumeClaims("app").Update(e.ctx, c, metav1.UpdateOptions{}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if e.p.needsRelease(held) {
+				t.Error("the Guard would queue another provisioner's claim")
+			}
+			if again, err := e.p.release(e.ctx, held); err != nil || again != 0 {
+				t.Errorf("release = %v, %v; want 0, nil", again, err)
+			}
+			if !protected(e.liveClaim()) {
+				t.Error("another provisioner's claim lost its finalizer")
+			}
+			if ops := e.cinder.Ops(); len(ops) != 0 {
+				t.Errorf("Cinder calls for another provisioner's claim: %v", ops)
+			}
+		})
+	}
+}

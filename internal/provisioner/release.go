@@ -9,20 +9,26 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/klog/v2"
 	"sigs.k8s.io/sig-storage-lib-external-provisioner/v13/controller"
+
+	"github.com/cinder-provisioner/cinder-provisioner/internal/contract"
 )
 
-// needsRelease reports whether a claim held by contract.FinalizerProvisioning has
-// reached one of the two ends that release it: bound, or being deleted.
-func needsRelease(c *corev1.PersistentVolumeClaim) bool {
-	return protected(c) && (c.Spec.VolumeName != "" || c.DeletionTimestamp != nil)
+// needsRelease reports whether a claim of ours held by
+// contract.FinalizerProvisioning has reached one of the two ends that
+// release it: bound, or being deleted. A claim another provisioner name
+// was asked for is never ours to release, although it carries the same
+// finalizer: its volume is in a Cinder, or under a cluster id, we do not
+// look in (contract.ProvisionedBy).
+func (p *Provisioner) needsRelease(c *corev1.PersistentVolumeClaim) bool {
+	return protected(c) && contract.ProvisionedBy(c.Annotations, p.name) && (c.Spec.VolumeName != "" || c.DeletionTimestamp != nil)
 }
 
 // pvNameFor is the name of the PV the library makes for a claim (its
 // default volume name hook, which cmd keeps): the Cinder volume's name too.
 func pvNameFor(claim *corev1.PersistentVolumeClaim) string { return "pvc-" + string(claim.UID) }
 
-// release ends contract.FinalizerProvisioning's hold on a claim (see
-// protection.go). A claim bound to its PV is released at once: the PV and
+// release ends contract.FinalizerProvisioning's hold on a claim of ours
+// (see protection.go; another provisioner's is left alone). A claim bound to its PV is released at once: the PV and
 // its reclaim policy own the volume from now on. A claim being deleted
 // unbound, or bound to another PV, first loses everything made for it
 // (volume, exports, Secret), unless a PV refers to the volume; when no
@@ -30,6 +36,9 @@ func pvNameFor(claim *corev1.PersistentVolumeClaim) string { return "pvc-" + str
 // still land (inflight.go). again > 0 is when the Guard looks again: busy
 // while an attempt works on the claim, else when no create can land.
 func (p *Provisioner) release(ctx context.Context, claim *corev1.PersistentVolumeClaim) (again time.Duration, err error) {
+	if !contract.ProvisionedBy(claim.Annotations, p.name) {
+		return 0, nil
+	}
 	pvName := pvNameFor(claim)
 	if claim.Spec.VolumeName == pvName {
 		return 0, p.unprotect(ctx, claim)
@@ -39,7 +48,7 @@ func (p *Provisioner) release(ctx context.Context, claim *corev1.PersistentVolum
 	}
 	defer p.locks.unlock(claim.UID)
 	live, err := p.liveClaim(ctx, claim)
-	if err != nil || live == nil || !needsRelease(live) {
+	if err != nil || live == nil || !p.needsRelease(live) {
 		return 0, err
 	}
 	if live.Spec.VolumeName != pvName {

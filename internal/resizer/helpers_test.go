@@ -167,7 +167,7 @@ func newEnv(t *testing.T, s spec) *env {
 	}
 	claim := &corev1.PersistentVolumeClaim{
 		ObjectMeta: metav1.ObjectMeta{Namespace: testNamespace, Name: testClaim, UID: testClaimUID,
-			Annotations: map[string]string{annStorageProvisioner: testName}},
+			Annotations: map[string]string{contract.AnnStorageProvisioner: testName}},
 		Spec: corev1.PersistentVolumeClaimSpec{
 			AccessModes:      []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
 			Resources:        corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse(s.request)}},

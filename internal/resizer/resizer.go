@@ -23,6 +23,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/cinder-provisioner/cinder-provisioner/internal/cinder"
+	"github.com/cinder-provisioner/cinder-provisioner/internal/contract"
 )
 
 // Defaults of Config.
@@ -213,7 +214,7 @@ func (r *Resizer) wants(c *corev1.PersistentVolumeClaim) bool {
 	if c.Status.Phase != corev1.ClaimBound || c.Spec.VolumeName == "" {
 		return false
 	}
-	if c.Annotations[annStorageProvisioner] != r.name && c.Annotations[annBetaStorageProvisioner] != r.name {
+	if !contract.ProvisionedBy(c.Annotations, r.name) {
 		return false
 	}
 	req, ok := c.Spec.Resources.Requests[corev1.ResourceStorage]
@@ -223,12 +224,6 @@ func (r *Resizer) wants(c *corev1.PersistentVolumeClaim) bool {
 	have, ok := c.Status.Capacity[corev1.ResourceStorage]
 	return !ok || req.Cmp(have) > 0
 }
-
-// Annotations the PV binder sets on a claim for its provisioner.
-const (
-	annStorageProvisioner     = "volume.kubernetes.io/storage-provisioner"
-	annBetaStorageProvisioner = "volume.beta.kubernetes.io/storage-provisioner"
-)
 
 func (r *Resizer) remembered(uid types.UID, wantGiB int64) bool {
 	r.mu.Lock()

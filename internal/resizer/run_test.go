@@ -9,6 +9,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/util/workqueue"
+
+	"github.com/cinder-provisioner/cinder-provisioner/internal/contract"
 )
 
 // TestRunResizesAGrownClaim: Run's informer sees the claim, its workers
@@ -43,7 +45,7 @@ func TestWants(t *testing.T) {
 		t.Error("a grown claim of ours is not wanted")
 	}
 	other := c.DeepCopy()
-	other.Annotations[annStorageProvisioner] = "other"
+	other.Annotations[contract.AnnStorageProvisioner] = "other"
 	if e.r.wants(other) {
 		t.Error("another provisioner's claim is wanted")
 	}

@@ -239,3 +239,55 @@ func TestOrphansNeverDeletesAnInFlightClone(t *testing.T) {
 	}
 	e.expectPattern(clonePV, data, "clone kept through orphans --delete")
 }
+
+// Two cinder-provisioners of different names in one cluster (two clouds,
+// two cluster ids) put the same finalizer on their claims. A claim of B's,
+// deleted while B is down with its volume in flight, is left alone by A for
+// as long as A runs, well past A's --create-lands window: A cannot see
+// whether a volume of it exists, only B can. When B is back it removes the
+// volume and the claim goes.
+func TestClaimOfAnotherProvisionerIsLeftToIt(t *testing.T) {
+	a, b := newEnv(t), newEnv(t)
+	b.ns = a.ns // one namespace, two provisioners
+	class := b.storageClass("tgtfile", nil)
+	bProc := b.provisioner("provisioner-b")
+	b.s.StopService(t, "tgtd")
+	pvc := b.claim("of-b", class, "1Gi")
+	name := "pvc-" + string(pvc.UID)
+	framework.Eventually(t, bindTimeout, "no volume made", func(ctx context.Context) (bool, error) {
+		return len(b.volumesNamed(name)) == 1, nil
+	})
+	id := b.volumesNamed(name)[0].ID
+	b.waitEvent(pvc, "CinderUnavailable")
+	bProc.Kill(t)
+	b.deleteClaim(pvc)
+	b.s.StartService(t, "tgtd")
+
+	aProc := a.provisioner("provisioner-a", "--create-lands=1s", sweepArgs, graceArg)
+	framework.Eventually(t, bindTimeout, "provisioner A never led", func(context.Context) (bool, error) {
+		return strings.Contains(aProc.Log(), "Guard started"), nil
+	})
+	deadline := time.Now().Add(8 * time.Second) // eight of A's create windows
+	for time.Now().Before(deadline) {
+		live, err := a.s.Kube.CoreV1().PersistentVolumeClaims(a.ns).Get(context.Background(), pvc.Name, metav1.GetOptions{})
+		if err != nil || !slices.Contains(live.Finalizers, provisioningFinalizer) {
+			t.Fatalf("provisioner A released B's claim (err %v): B's volume %s would be left to no one", err, id)
+		}
+		if b.volume(id) == nil {
+			t.Fatalf("B's volume %s was deleted while B was down", id)
+		}
+		time.Sleep(250 * time.Millisecond) // a bounded watch that nothing happens, not a wait for a condition
+	}
+	if n := strings.Count(aProc.Log(), "Swept for unreferenced volumes"); n < 2 {
+		t.Fatalf("provisioner A swept %d times in 8 s; the check proves little", n)
+	}
+
+	start := time.Now()
+	b.provisioner("provisioner-b-again")
+	framework.Eventually(t, recoverTimeout, "B never released its claim", func(ctx context.Context) (bool, error) {
+		_, err := b.s.Kube.CoreV1().PersistentVolumeClaims(b.ns).Get(ctx, pvc.Name, metav1.GetOptions{})
+		return apierrors.IsNotFound(err), nil
+	})
+	b.volumeGone(id)
+	t.Logf("A left B's claim alone for 8 s; B, restarted, removed its volume and released it in %.1fs", time.Since(start).Seconds())
+}
