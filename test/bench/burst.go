@@ -23,6 +23,9 @@ type burstResult struct {
 	DeleteCPU cpuUse
 	Floor     *floor
 	Leftover  int
+	// Kubectl: claims made by one kubectl apply and deleted by kubectl
+	// delete pvc --all (kubectl.go), not by the bench's client.
+	Kubectl bool
 }
 
 var (
@@ -30,17 +33,24 @@ var (
 	deletePhases    = []string{"check", "secret", "unexport", "delete", "total"}
 )
 
-func (b *bench) burst(ctx context.Context, cfg config, n, workers int, withFloor bool) (*burstResult, error) {
+func (b *bench) burst(ctx context.Context, cfg config, n, workers int, withFloor, kubectl bool) (*burstResult, error) {
 	if workers == 0 {
 		workers, _ = strconv.Atoi(b.defaults(cfg)["workers"])
 	}
-	fmt.Printf("P2: %d claims at once, %d workers\n", n, workers)
+	how := "the bench's client, 16 at a time"
+	if kubectl {
+		how = "kubectl apply -f, kubectl delete pvc --all"
+	}
+	fmt.Printf("P2: %d claims at once, %d workers (%s)\n", n, workers, how)
 	t, err := b.track(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer t.stop()
 	label := fmt.Sprintf("p2-%d-w%d", n, workers)
+	if kubectl {
+		label += "-kubectl"
+	}
 	p, err := b.start(cfg, label, workers)
 	if err != nil {
 		return nil, err
@@ -53,10 +63,14 @@ func (b *bench) burst(ctx context.Context, cfg config, n, workers int, withFloor
 	if err != nil {
 		return nil, err
 	}
-	res := &burstResult{Claims: n, Workers: workers, Phases: map[string]hist{}}
+	res := &burstResult{Claims: n, Workers: workers, Phases: map[string]hist{}, Kubectl: kubectl}
 	cpu0 := sampleCPU()
 	start := time.Now()
-	created, err := b.createClaims(ctx, label, n)
+	create := b.createClaims
+	if kubectl {
+		create = b.applyClaims
+	}
+	created, err := create(ctx, label, n)
 	if err != nil {
 		return nil, err
 	}
@@ -82,7 +96,11 @@ func (b *bench) burst(ctx context.Context, cfg config, n, workers int, withFloor
 	res.BindCPU = cpu1.since(cpu0)
 
 	start = time.Now()
-	if err := b.deleteAndWait(ctx, t, names, 15*time.Minute); err != nil {
+	del := func(ctx context.Context) error { return b.deleteClaims(ctx, names) }
+	if kubectl {
+		del = b.deleteAllClaims
+	}
+	if err := b.deleteAndWait(ctx, t, names, del, 15*time.Minute); err != nil {
 		return nil, err
 	}
 	t.mu.Lock()
@@ -130,8 +148,12 @@ func (b *bench) burst(ctx context.Context, cfg config, n, workers int, withFloor
 }
 
 func (r *burstResult) print(w io.Writer) {
-	fmt.Fprintf(w, "P2 burst, %d claims, %d workers: all Bound in %.1f s (%.2f claims/s), all deleted in %.1f s; per claim created -> Bound p50 %.1f s, p95 %.1f s, max %.1f s; Cinder requests per claim %.1f to provision, %.1f to delete; RSS %.0f MiB (peak %.0f), CPU %.1f s\n",
-		r.Claims, r.Workers, r.Bind.Seconds(), float64(r.Claims)/r.Bind.Seconds(), r.Delete.Seconds(),
+	via := ""
+	if r.Kubectl {
+		via = " (kubectl apply -f, kubectl delete pvc --all)"
+	}
+	fmt.Fprintf(w, "P2 burst%s, %d claims, %d workers: all Bound in %.1f s (%.2f claims/s), all deleted in %.1f s; per claim created -> Bound p50 %.1f s, p95 %.1f s, max %.1f s; Cinder requests per claim %.1f to provision, %.1f to delete; RSS %.0f MiB (peak %.0f), CPU %.1f s\n",
+		via, r.Claims, r.Workers, r.Bind.Seconds(), float64(r.Claims)/r.Bind.Seconds(), r.Delete.Seconds(),
 		pct(r.PerClaim, 50), pct(r.PerClaim, 95), pct(r.PerClaim, 100), r.CallsProv, r.CallsDel, r.Usage.RSSMiB, r.Usage.PeakMiB, r.Usage.CPUSec)
 	for _, k := range append(prefixed("provision ", provisionPhases), prefixed("delete ", deletePhases)...) {
 		h := r.Phases[k]

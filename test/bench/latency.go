@@ -84,7 +84,8 @@ func (b *bench) latency(ctx context.Context, cfg config) (*latencyResult, error)
 		res.Calls = append(res.Calls, cur.hist(callsMetric, map[string]string{"operation": "provision"}).sub(prev.hist(callsMetric, map[string]string{"operation": "provision"})).sum)
 		prev = cur
 	}
-	if err := b.deleteAndWait(ctx, t, names, 5*time.Minute); err != nil {
+	del := func(ctx context.Context) error { return b.deleteClaims(ctx, names) }
+	if err := b.deleteAndWait(ctx, t, names, del, 5*time.Minute); err != nil {
 		return nil, err
 	}
 	return res, nil
@@ -96,8 +97,8 @@ const (
 )
 
 // deleteAndWait deletes the claims and waits until their PVs are gone.
-func (b *bench) deleteAndWait(ctx context.Context, t *tracker, names []string, timeout time.Duration) error {
-	if err := b.deleteClaims(ctx, names); err != nil {
+func (b *bench) deleteAndWait(ctx context.Context, t *tracker, names []string, del func(context.Context) error, timeout time.Duration) error {
+	if err := del(ctx); err != nil {
 		return err
 	}
 	return t.waitFor(ctx, timeout, "every PV of the run to go", func() bool {

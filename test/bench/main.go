@@ -44,6 +44,7 @@ type config struct {
 	doc         string
 	binary      string
 	pin         bool
+	p2Kubectl   bool
 	auth        string
 	timeout     time.Duration
 }
@@ -63,6 +64,7 @@ func main() {
 	flag.StringVar(&only, "only", "p1,p2,p3", "parts to run")
 	flag.StringVar(&cfg.binary, "provisioner-binary", "", "provisioner binary (empty: _output/bin/cinder-provisioner, as make build writes it)")
 	flag.StringVar(&cfg.auth, "auth", "keystone", "how ours and the floor reach Cinder: keystone (tokens from Keystone, the usual deployment) or noauth")
+	flag.BoolVar(&cfg.p2Kubectl, "p2-kubectl", false, "P2: run the burst once more as users make one, claims from one kubectl apply -f and deleted by kubectl delete pvc --all, right after the floor")
 	flag.BoolVar(&cfg.pin, "pin", false, "Cinder on CPU 0, Kubernetes, the provisioner and the bench on CPU 1 (as separate machines would be); reset at the end")
 	flag.StringVar(&cfg.doc, "doc", "docs/performance.md", "report to rewrite between its markers (empty: none)")
 	flag.DurationVar(&cfg.timeout, "timeout", 40*time.Minute, "bound of the whole run")
@@ -122,12 +124,18 @@ func run(ctx context.Context, cfg config) error {
 		rep.P1.print(os.Stdout)
 	}
 	if cfg.only["p2"] {
-		if rep.P2, err = b.burst(ctx, cfg, cfg.p2Claims, cfg.workers, true); err != nil {
+		if rep.P2, err = b.burst(ctx, cfg, cfg.p2Claims, cfg.workers, true, false); err != nil {
 			return fmt.Errorf("P2: %w", err)
 		}
 		rep.P2.print(os.Stdout)
+		if cfg.p2Kubectl {
+			if rep.P2Kubectl, err = b.burst(ctx, cfg, cfg.p2Claims, cfg.workers, false, true); err != nil {
+				return fmt.Errorf("P2 with kubectl: %w", err)
+			}
+			rep.P2Kubectl.print(os.Stdout)
+		}
 		for _, w := range cfg.sweep {
-			r, err := b.burst(ctx, cfg, cfg.sweepClaims, w, false)
+			r, err := b.burst(ctx, cfg, cfg.sweepClaims, w, false, false)
 			if err != nil {
 				return fmt.Errorf("P2 sweep, %d workers: %w", w, err)
 			}

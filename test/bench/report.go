@@ -26,6 +26,7 @@ type report struct {
 	Auth              string
 	P1                *latencyResult
 	P2                *burstResult
+	P2Kubectl         *burstResult
 	Sweep             []*burstResult
 	P3                *restartResult
 }
@@ -72,6 +73,10 @@ func (r *report) write(doc string) error {
 			n := float64(p.Claims)
 			perClaim := func(what string, ours, floor float64, unit string) {
 				fmt.Fprintf(w, "| %s per claim | %.3g%s | %.3g%s | %.2fx |\n", what, ours, unit, floor, unit, ours/floor)
+			}
+			if k := r.P2Kubectl; k != nil {
+				fmt.Fprintf(w, "| all Bound, claims from one `kubectl apply -f` | %.1f s | %.1f s | **%.2fx** |\n", k.Bind.Seconds(), f.Bind.Seconds(), k.Bind.Seconds()/f.Bind.Seconds())
+				fmt.Fprintf(w, "| all deleted, `kubectl delete pvc --all` | %.1f s | %.1f s | **%.2fx** |\n", k.Delete.Seconds(), f.Delete.Seconds(), k.Delete.Seconds()/f.Delete.Seconds())
 			}
 			perClaim("Cinder requests to bind", p.CallsProv, f.CallsBind, "")
 			perClaim("Cinder requests to delete", p.CallsDel, f.CallsDelete, "")
