@@ -186,7 +186,9 @@ func (le *leaderElector) run(ctx context.Context) error {
 	defer stop()
 	defer le.cancelElection()
 
-	klog.FromContext(ctx).Info("Waiting for the leader election lease", "lease", klog.KRef(le.app.opts.LeaderElectNamespace, le.config.Name))
+	// candidate: this process's identity in the Lease (a follower logs the
+	// holder's too, as "Leader")
+	klog.FromContext(ctx).Info("Waiting for the leader election lease", "lease", klog.KRef(le.app.opts.LeaderElectNamespace, le.config.Name), "candidate", le.config.Lock.Identity())
 	elector.Run(klog.NewContext(le.electionCtx, klog.FromContext(ctx)))
 
 	le.mu.Lock()

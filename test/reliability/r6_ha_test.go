@@ -47,7 +47,8 @@ func TestR6HA(t *testing.T) {
 			}
 			holder = *l.Spec.HolderIdentity
 			for _, r := range replicas {
-				if !r.Exited() && r.LogContains(holder) {
+				// its own identity, not the holder a follower logs
+				if !r.Exited() && r.LogContains(`candidate="`+holder+`"`) {
 					p = r
 					return true, nil
 				}
