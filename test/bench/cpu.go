@@ -17,7 +17,14 @@ var components = map[string]string{
 	"mariadbd": "mariadb", "beam.smp": "rabbitmq", "tgtd": "tgtd",
 	"kube-apiserver": "kube-apiserver", "kube-controller": "kube-controller-manager", "etcd": "etcd",
 	"cinder-provisio": "cinder-provisioner",
+	// Cinder's root helper: the iSCSI target helper's commands (tgt-admin,
+	// tgtadm) run as its children, so their CPU is in its children's time
+	"privsep-helper": "cinder-privsep",
 }
+
+// withChildren: components whose reaped children's CPU time counts too
+// (short-lived commands no sample would see running).
+var withChildren = map[string]bool{"cinder-privsep": true, "cinder-volume": true}
 
 // cpuSample is the machine's busy and idle time, and each component's CPU
 // seconds, at one moment.
@@ -60,6 +67,11 @@ func sampleCPU() cpuSample {
 		}
 		ut, _ := strconv.ParseFloat(f[11], 64)
 		st, _ := strconv.ParseFloat(f[12], 64)
+		if withChildren[name] {
+			cut, _ := strconv.ParseFloat(f[13], 64)
+			cst, _ := strconv.ParseFloat(f[14], 64)
+			ut, st = ut+cut, st+cst
+		}
 		s.byComp[name] += (ut + st) / 100
 	}
 	return s
@@ -91,7 +103,7 @@ var cpuGroups = []struct {
 	Name  string
 	Comps []string
 }{
-	{"Cinder", []string{"cinder-api", "cinder-volume", "cinder-scheduler", "mariadb", "rabbitmq", "tgtd"}},
+	{"Cinder", []string{"cinder-api", "cinder-volume", "cinder-privsep", "cinder-scheduler", "mariadb", "rabbitmq", "tgtd"}},
 	{"Kubernetes", []string{"kube-apiserver", "etcd", "kube-controller-manager"}},
 	{"cinder-provisioner", []string{"cinder-provisioner"}},
 }
