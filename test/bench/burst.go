@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"strconv"
 	"time"
 )
@@ -141,11 +142,14 @@ func (b *bench) burst(ctx context.Context, cfg config, n, workers int, withFloor
 	if res.Leftover != 0 {
 		return nil, fmt.Errorf("%d Cinder volumes of the run left after every claim was deleted", res.Leftover)
 	}
+	// ours first: a floor of 1,000 volumes takes half an hour more
+	res.print(os.Stdout)
 	if withFloor {
 		fmt.Printf("P2: floor, the same Cinder calls for %d volumes, %d at a time\n", n, workers)
 		if res.Floor, err = b.floor(ctx, n, workers); err != nil {
 			return nil, fmt.Errorf("floor: %w", err)
 		}
+		res.printFloor(os.Stdout)
 	}
 	return res, nil
 }
@@ -163,6 +167,10 @@ func (r *burstResult) print(w io.Writer) {
 		fmt.Fprintf(w, "  %-18s n %4.0f  mean %6.3f s  p50 %6.3f s  p95 %6.3f s\n", k, h.count, h.sum/max(h.count, 1), h.quantile(0.5), h.quantile(0.95))
 	}
 	fmt.Fprintf(w, "  CPU while binding: %s\n  CPU while deleting: %s\n", r.BindCPU, r.DeleteCPU)
+}
+
+// printFloor prints the same-run floor next to ours.
+func (r *burstResult) printFloor(w io.Writer) {
 	if f := r.Floor; f != nil {
 		fmt.Fprintf(w, "  floor (same Cinder calls, %d at a time, %s polls): bind %.1f s, delete %.1f s -> ratio bind %.2fx, delete %.2fx\n",
 			r.Workers, floorPoll, f.Bind.Seconds(), f.Delete.Seconds(), r.Bind.Seconds()/f.Bind.Seconds(), r.Delete.Seconds()/f.Delete.Seconds())

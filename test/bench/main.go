@@ -127,19 +127,16 @@ func run(ctx context.Context, cfg config) error {
 		if rep.P2, err = b.burst(ctx, cfg, cfg.p2Claims, cfg.workers, true, false); err != nil {
 			return fmt.Errorf("P2: %w", err)
 		}
-		rep.P2.print(os.Stdout)
 		if cfg.p2Kubectl {
 			if rep.P2Kubectl, err = b.burst(ctx, cfg, cfg.p2Claims, cfg.workers, false, true); err != nil {
 				return fmt.Errorf("P2 with kubectl: %w", err)
 			}
-			rep.P2Kubectl.print(os.Stdout)
 		}
 		for _, w := range cfg.sweep {
 			r, err := b.burst(ctx, cfg, cfg.sweepClaims, w, false, false)
 			if err != nil {
 				return fmt.Errorf("P2 sweep, %d workers: %w", w, err)
 			}
-			r.print(os.Stdout)
 			rep.Sweep = append(rep.Sweep, r)
 		}
 	}
