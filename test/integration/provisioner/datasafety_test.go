@@ -178,12 +178,7 @@ func TestRetainClaimDeletedMidExportWhileDownLeavesNothing(t *testing.T) {
 		t.Fatalf("claim deleted while no provisioner runs: %v, finalizers %v; want it Terminating, held by %s", err, live.Finalizers, provisioningFinalizer)
 	}
 	e.s.StartService(t, "tgtd")
-	start := time.Now()
-	e.provisioner("provisioner-2")
-	framework.Eventually(t, recoverTimeout, "the claim never went", func(ctx context.Context) (bool, error) {
-		_, err := e.s.Kube.CoreV1().PersistentVolumeClaims(e.ns).Get(ctx, pvc.Name, metav1.GetOptions{})
-		return apierrors.IsNotFound(err), nil
-	})
+	start := e.restartUntilClaimGone("provisioner-2", pvc)
 	e.waitNoVolumeNamed(name)
 	t.Logf("the restarted provisioner removed the volume and released the claim in %.1fs", time.Since(start).Seconds())
 }
@@ -282,12 +277,20 @@ func TestClaimOfAnotherProvisionerIsLeftToIt(t *testing.T) {
 		t.Fatalf("provisioner A swept %d times in 8 s; the check proves little", n)
 	}
 
-	start := time.Now()
-	b.provisioner("provisioner-b-again")
-	framework.Eventually(t, recoverTimeout, "B never released its claim", func(ctx context.Context) (bool, error) {
-		_, err := b.s.Kube.CoreV1().PersistentVolumeClaims(b.ns).Get(ctx, pvc.Name, metav1.GetOptions{})
-		return apierrors.IsNotFound(err), nil
-	})
+	start := b.restartUntilClaimGone("provisioner-b-again", pvc)
 	b.volumeGone(id)
 	t.Logf("A left B's claim alone for 8 s; B, restarted, removed its volume and released it in %.1fs", time.Since(start).Seconds())
+}
+
+// restartUntilClaimGone starts a provisioner and waits until it has cleaned
+// up the deleted claim and released it; it returns when it started.
+func (e *env) restartUntilClaimGone(name string, pvc *corev1.PersistentVolumeClaim) time.Time {
+	e.t.Helper()
+	start := time.Now()
+	e.provisioner(name)
+	framework.Eventually(e.t, recoverTimeout, "the deleted claim never went", func(ctx context.Context) (bool, error) {
+		_, err := e.s.Kube.CoreV1().PersistentVolumeClaims(e.ns).Get(ctx, pvc.Name, metav1.GetOptions{})
+		return apierrors.IsNotFound(err), nil
+	})
+	return start
 }
