@@ -322,7 +322,7 @@ func TestBaseRBACIsEnoughForTheProvisionerAndNoMore(t *testing.T) {
 	clusterID := in.id
 	name := in.id + ".cinder.openstack.org/standalone-cinder"
 	s.CleanupVolumesWithMetadata(t, cinderClient, metaClusterID, clusterID)
-	t.Cleanup(func() { deletePVs(t, s, name) })
+	t.Cleanup(func() { framework.DeleteProvisionedPVs(t, s.Kube, name, nil) })
 
 	p := framework.Start(t, "provisioner", s.ProvisionerBinary(t),
 		"--kubeconfig", sa.kubeconfig,
@@ -557,27 +557,6 @@ func waitBound(t *testing.T, s *framework.Stack, ns, name string) *corev1.Persis
 func waitEvent(t *testing.T, s *framework.Stack, ns, object, reason string) {
 	t.Helper()
 	framework.WaitEvent(t, s.Kube, ns, object, "", reason, timeout)
-}
-
-// deletePVs removes what is left of the provisioner's PVs when the test
-// ends (the provisioner has stopped by then, so its finalizer goes too).
-func deletePVs(t *testing.T, s *framework.Stack, provisioner string) {
-	ctx := context.Background()
-	pvs, err := s.Kube.CoreV1().PersistentVolumes().List(ctx, metav1.ListOptions{})
-	if err != nil {
-		t.Errorf("cleanup: list PVs: %v", err)
-		return
-	}
-	for _, pv := range pvs.Items {
-		if pv.Annotations["pv.kubernetes.io/provisioned-by"] != provisioner {
-			continue
-		}
-		if len(pv.Finalizers) > 0 {
-			pv.Finalizers = nil
-			_, _ = s.Kube.CoreV1().PersistentVolumes().Update(ctx, &pv, metav1.UpdateOptions{})
-		}
-		deleteIgnoringNotFound(t, "PV "+pv.Name, s.Kube.CoreV1().PersistentVolumes().Delete, pv.Name)
-	}
 }
 
 func ignoreNotFound(err error) error {

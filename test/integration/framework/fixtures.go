@@ -235,7 +235,9 @@ func DeleteProvisionedPVs(t testing.TB, kube kubernetes.Interface, provisioner s
 			pv.Finalizers = nil
 			_, _ = kube.CoreV1().PersistentVolumes().Update(ctx, &pv, metav1.UpdateOptions{})
 		}
-		_ = kube.CoreV1().PersistentVolumes().Delete(ctx, pv.Name, metav1.DeleteOptions{})
+		if err := kube.CoreV1().PersistentVolumes().Delete(ctx, pv.Name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+			t.Errorf("cleanup: delete PV %s: %v", pv.Name, err)
+		}
 	}
 }
 
