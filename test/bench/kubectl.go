@@ -1,10 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"time"
@@ -20,9 +20,12 @@ import (
 // way, next to the bench's own client (16 creates and deletes at a time).
 
 // kubectl runs the stack's kubectl against its kubeconfig.
-func (b *bench) kubectl(ctx context.Context, args ...string) error {
+func (b *bench) kubectl(ctx context.Context, stdin []byte, args ...string) error {
 	bin := filepath.Join(b.s.OutDir, "kubectl")
 	cmd := exec.CommandContext(ctx, bin, append([]string{"--kubeconfig", b.s.Kubeconfig}, args...)...)
+	if stdin != nil {
+		cmd.Stdin = bytes.NewReader(stdin)
+	}
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("kubectl %v: %w: %s", args, err, tail(out, 400))
@@ -46,20 +49,8 @@ func (b *bench) applyClaims(ctx context.Context, prefix string, n int) (map[stri
 	if err != nil {
 		return nil, err
 	}
-	f, err := os.CreateTemp("", "bench-claims-*.json")
-	if err != nil {
-		return nil, err
-	}
-	defer os.Remove(f.Name())
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return nil, err
-	}
-	if err := f.Close(); err != nil {
-		return nil, err
-	}
 	start := time.Now()
-	if err := b.kubectl(ctx, "apply", "-f", f.Name()); err != nil {
+	if err := b.kubectl(ctx, data, "apply", "-f", "-"); err != nil {
 		return nil, err
 	}
 	created := make(map[string]time.Time, n)
@@ -71,7 +62,7 @@ func (b *bench) applyClaims(ctx context.Context, prefix string, n int) (map[stri
 
 // deleteAllClaims is kubectl delete pvc --all in the bench's namespace.
 func (b *bench) deleteAllClaims(ctx context.Context) error {
-	return b.kubectl(ctx, "delete", "pvc", "--all", "-n", b.ns, "--timeout=15m")
+	return b.kubectl(ctx, nil, "delete", "pvc", "--all", "-n", b.ns, "--timeout=15m")
 }
 
 func tail(b []byte, n int) string {
