@@ -62,7 +62,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		}, []string{"operation", "phase"}),
 		calls: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    MetricCinderCalls,
-			Help:    "Cinder requests made by one Provision or Delete call, by operation and result (ok: the call succeeded).",
+			Help:    "Cinder requests made by one Provision or Delete call, by operation and result (ok: the call succeeded); the shared list rounds that serve every wait are in cinder_provisioner_cinder_requests_total only.",
 			Buckets: []float64{1, 2, 3, 4, 5, 6, 8, 10, 12, 16, 24, 32, 64},
 		}, []string{"operation", "result"}),
 		sweep: prometheus.NewGaugeVec(prometheus.GaugeOpts{

@@ -11,19 +11,24 @@ import (
 
 // burstResult is one P2 run: n claims at once.
 type burstResult struct {
-	Claims    int
-	Workers   int
-	Bind      time.Duration // first create -> last Bound
-	Delete    time.Duration // first delete -> last PV gone
-	PerClaim  []float64     // PVC created -> Bound, seconds
-	Phases    map[string]hist
-	CallsProv float64 // mean Cinder requests per claim
+	Claims   int
+	Workers  int
+	Bind     time.Duration // first create -> last Bound
+	Delete   time.Duration // first delete -> last PV gone
+	PerClaim []float64     // PVC created -> Bound, seconds
+	Phases   map[string]hist
+	// Cinder requests per claim: every request the provisioner sent while
+	// the claims bound (deleted), divided by the claims: the shared list
+	// rounds, which no one claim's count carries, included.
+	CallsProv float64
 	CallsDel  float64
-	Usage     usage // after the deletes (P4)
-	BindCPU   cpuUse
-	DeleteCPU cpuUse
-	Floor     *floor
-	Leftover  int
+	// the same requests by operation, in all
+	CallsProvByOp, CallsDelByOp map[string]float64
+	Usage                       usage // after the deletes (P4)
+	BindCPU                     cpuUse
+	DeleteCPU                   cpuUse
+	Floor                       *floor
+	Leftover                    int
 	// Kubectl: claims made by one kubectl apply and deleted by kubectl
 	// delete pvc --all (kubectl.go), not by the bench's client.
 	Kubectl bool
@@ -98,6 +103,10 @@ func (b *bench) burst(ctx context.Context, cfg config, n, workers int, withFloor
 	res.Bind = last.Sub(start)
 	cpu1 := sampleCPU()
 	res.BindCPU = cpu1.since(cpu0)
+	bound, err := p.scrape(ctx)
+	if err != nil {
+		return nil, err
+	}
 
 	start = time.Now()
 	del := func(ctx context.Context) error { return b.deleteClaims(ctx, names) }
@@ -129,9 +138,11 @@ func (b *bench) burst(ctx context.Context, cfg config, n, workers int, withFloor
 		l := map[string]string{"operation": "delete", "phase": ph}
 		res.Phases["delete "+ph] = after.hist(phaseMetric, l).sub(before.hist(phaseMetric, l))
 	}
-	cp := after.hist(callsMetric, map[string]string{"operation": "provision"}).sub(before.hist(callsMetric, map[string]string{"operation": "provision"}))
-	cd := after.hist(callsMetric, map[string]string{"operation": "delete"}).sub(before.hist(callsMetric, map[string]string{"operation": "delete"}))
-	res.CallsProv, res.CallsDel = cp.sum/float64(n), cd.sum/float64(n)
+	var total float64
+	res.CallsProvByOp, total = callsBetween(before, bound)
+	res.CallsProv = total / float64(n)
+	res.CallsDelByOp, total = callsBetween(bound, after)
+	res.CallsDel = total / float64(n)
 	if res.Usage, err = p.usage(); err != nil {
 		return nil, err
 	}
@@ -166,6 +177,7 @@ func (r *burstResult) print(w io.Writer) {
 		h := r.Phases[k]
 		fmt.Fprintf(w, "  %-18s n %4.0f  mean %6.3f s  p50 %6.3f s  p95 %6.3f s\n", k, h.count, h.sum/max(h.count, 1), h.quantile(0.5), h.quantile(0.95))
 	}
+	fmt.Fprintf(w, "  Cinder requests while binding: %s\n  Cinder requests while deleting: %s\n", formatCalls(r.CallsProvByOp), formatCalls(r.CallsDelByOp))
 	fmt.Fprintf(w, "  CPU while binding: %s\n  CPU while deleting: %s\n", r.BindCPU, r.DeleteCPU)
 }
 

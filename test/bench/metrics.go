@@ -136,6 +136,20 @@ func (s scrape) cinderCalls() (map[string]float64, float64) {
 	return out, total
 }
 
+// callsBetween is the Cinder requests made between two scrapes, by
+// operation and in all.
+func callsBetween(from, to scrape) (map[string]float64, float64) {
+	byOp, total := to.cinderCalls()
+	was, wasTotal := from.cinderCalls()
+	for op, n := range was {
+		byOp[op] -= n
+		if byOp[op] == 0 {
+			delete(byOp, op)
+		}
+	}
+	return byOp, total - wasTotal
+}
+
 func formatCalls(calls map[string]float64) string {
 	return joinSorted(calls, ", ", func(k string, v float64) string { return fmt.Sprintf("%s %.0f", k, v) })
 }
