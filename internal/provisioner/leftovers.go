@@ -72,7 +72,7 @@ func (p *Provisioner) removeLeftovers(ctx context.Context, opts controller.Provi
 		connector, secretNS = req.connector, req.mapper.SecretNamespace
 	}
 	if volumeID == "" {
-		vol, err := p.cinder.FindVolumeByName(ctx, opts.PVName)
+		vol, err := p.lookUp(ctx, opts.PVName, connector)
 		switch {
 		case errors.Is(err, cinder.ErrNotFound):
 		case err != nil:

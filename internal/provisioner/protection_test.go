@@ -144,6 +144,45 @@ func TestClaimDeletedInFlightLosesItsVolumeWhateverThePolicy(t *testing.T) {
 	}
 }
 
+// A create still in Cinder when its process died can land after the next
+// process's lookup and create; the claim is then deleted: both volumes of
+// its name are ours and unwanted, and both go (the R1 failure of
+// 2026-12-06: the Guard stopped at "2 volumes carry this name" for ever).
+func TestClaimDeletedWithTwoVolumesOfItsNameLosesBoth(t *testing.T) {
+	for _, how := range []string{"the library calls Provision", "the Guard (no attempt runs)"} {
+		t.Run(how, func(t *testing.T) {
+			e := newEnv(t)
+			opts := options(newClaim(claimSpec{}), newClass(nil))
+			e.cinder.Fail(fake.OpAttachmentComplete, cinder.NewError("export volume", "", cinder.ErrUnavailable, "cinder-volume down"))
+			if _, state, err := e.provision(opts); err == nil || state != controller.ProvisioningInBackground {
+				t.Fatalf("Provision = %v, %s; want InBackground", err, state)
+			}
+			e.cinder.Fail(fake.OpAttachmentComplete, nil)
+			earlierVolume(e, cinder.Volume{}) // the lost create, landed late
+			if n := len(e.cinder.Volumes()); n != 2 {
+				t.Fatalf("%d volumes, want the two of the claim's name", n)
+			}
+			deleting := e.startDeleting()
+			switch how {
+			case "the library calls Provision":
+				_, _, err := e.p.Provision(e.ctx, opts)
+				var ig *controller.IgnoredError
+				if !errors.As(err, &ig) {
+					t.Fatalf("Provision of a deleted claim = %v, want IgnoredError", err)
+				}
+			default:
+				if again, err := e.p.release(e.ctx, deleting); err != nil || again != 0 {
+					t.Fatalf("release = %v, %v", again, err)
+				}
+			}
+			e.checkNothingLeft()
+			if protected(e.liveClaim()) {
+				t.Error("the deleted claim is still held after its volumes went")
+			}
+		})
+	}
+}
+
 // The Guard never acts on a claim an attempt is working on.
 func TestGuardWaitsForTheAttemptOnAClaim(t *testing.T) {
 	e := newEnv(t)

@@ -35,16 +35,7 @@ const staleCreating = 30 * time.Second
 // exists (informer lag, another leader): that PV's live export is never
 // touched.
 func (p *Provisioner) findVolume(ctx context.Context, opts controller.ProvisionOptions, req *request) (vol *cinder.Volume, res result, ok bool) {
-	found, err := p.cinder.FindVolumeByName(ctx, opts.PVName)
-	var dup *cinder.DuplicateNameError
-	if errors.As(err, &dup) {
-		// a create whose request was still in Cinder when its process died
-		// can land after the next process's lookup: two volumes of ours
-		if err := p.removeDuplicates(ctx, opts.PVName, dup.IDs, req.connector); err != nil {
-			return nil, retryLater(err), false
-		}
-		found, err = p.cinder.FindVolumeByName(ctx, opts.PVName)
-	}
+	found, err := p.lookUp(ctx, opts.PVName, req.connector)
 	switch {
 	case errors.Is(err, cinder.ErrNotFound):
 		return nil, result{}, true
@@ -69,6 +60,23 @@ func (p *Provisioner) findVolume(ctx context.Context, opts controller.ProvisionO
 		}
 	}
 	return vol, result{}, true
+}
+
+// lookUp finds the volume named after the PV. A create whose request was
+// still in Cinder when its process died can land after the next process's
+// lookup: two volumes of ours for one claim. They are brought down to one
+// first (removeDuplicates), so that every caller, the attempt and the
+// cleanup of a deleted claim alike, sees at most one.
+func (p *Provisioner) lookUp(ctx context.Context, name string, connector cinder.Connector) (*cinder.Volume, error) {
+	found, err := p.cinder.FindVolumeByName(ctx, name)
+	var dup *cinder.DuplicateNameError
+	if !errors.As(err, &dup) {
+		return found, err
+	}
+	if err := p.removeDuplicates(ctx, name, dup.IDs, connector); err != nil {
+		return nil, err
+	}
+	return p.cinder.FindVolumeByName(ctx, name)
 }
 
 // removeDuplicates keeps one of several volumes carrying the claim's name
