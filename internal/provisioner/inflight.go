@@ -19,9 +19,15 @@ import (
 //   - a create of an earlier process (one killed, the previous leader) was
 //     sent before this process began to act (it acts only once it leads),
 //     and can land until CreateLands after that.
-// A create that lands later still is not lost: the claim is gone by then and
-// nothing in Kubernetes refers to the volume, so the sweep reports it and
-// deletes it past its grace period (sweep.go).
+// A claim that binds while a lost create of it may still land would get a
+// second volume of its name, next to the one its PV holds. So a bound claim
+// whose create may have been lost (one of this process got no answer, or
+// the claim was in flight before this process began: its finalizer was not
+// put on here) keeps the finalizer until no create can land, and is then
+// looked up once: a late volume is removed, the PV's kept (release.go).
+// A create that lands later still is not lost: nothing in Kubernetes refers
+// to the volume, so the sweep reports it and deletes it past its grace
+// period (sweep.go).
 
 // DefaultCreateLands is how long after it was sent a create whose answer
 // was lost may still make a volume: far longer than Cinder takes to write a
@@ -37,6 +43,7 @@ type inflight struct {
 	mu     sync.Mutex
 	began  time.Time               // this process's first act; zero before
 	unsure map[types.UID]time.Time // claim -> its last create with no answer, when sent
+	ours   map[types.UID]bool      // claims this process put the finalizer on
 }
 
 func (f *inflight) clock() time.Time {
@@ -110,4 +117,37 @@ func (f *inflight) wait(uid types.UID) time.Duration {
 		return d
 	}
 	return 0
+}
+
+// protected notes that this process put the finalizer on the claim: every
+// create for it was sent from here (the finalizer comes before the first).
+func (f *inflight) protected(uid types.UID) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.ours == nil {
+		f.ours = map[types.UID]bool{}
+	}
+	f.ours[uid] = true
+}
+
+// released forgets the claim: its finalizer is off.
+func (f *inflight) released(uid types.UID) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.ours, uid)
+}
+
+// mayBeLost reports whether a create for the claim may have been lost: one
+// of this process's got no answer, or the claim was held before this
+// process began (another process may have sent one). wait says how long
+// such a create may still land.
+func (f *inflight) mayBeLost(uid types.UID) (lost bool, wait time.Duration) {
+	f.mu.Lock()
+	_, unsure := f.unsure[uid]
+	lost = unsure || !f.ours[uid]
+	f.mu.Unlock()
+	if !lost {
+		return false, 0
+	}
+	return true, f.wait(uid)
 }

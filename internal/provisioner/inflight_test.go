@@ -3,14 +3,18 @@ package provisioner
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/sig-storage-lib-external-provisioner/v13/controller"
 
 	"github.com/cinder-provisioner/cinder-provisioner/internal/cinder"
 	"github.com/cinder-provisioner/cinder-provisioner/internal/cinder/fake"
+	"github.com/cinder-provisioner/cinder-provisioner/internal/contract"
 )
 
 // fakeClock is a settable clock for inflight.
@@ -156,5 +160,67 @@ func TestNewLeaderHoldsDeletedClaimsForTheWindow(t *testing.T) {
 	}
 	if protected(e.liveClaim()) {
 		t.Error("the deleted claim is still held")
+	}
+}
+
+// boundKeepingTheFinalizer binds the claim to pv as the PV binder does; the
+// finalizer stays for the Guard to take off.
+func (e *env) boundKeepingTheFinalizer(pv *corev1.PersistentVolume) *corev1.PersistentVolumeClaim {
+	e.t.Helper()
+	c := e.liveClaim()
+	c.Spec.VolumeName = pv.Name
+	out, err := e.kube.CoreV1().PersistentVolumeClaims(c.Namespace).Update(e.ctx, c, metav1.UpdateOptions{})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return out
+}
+
+// A claim in flight when its provisioner died is bound by the next one; the
+// dead one's create lands late: a second volume of the claim's name. The
+// new process holds the bound claim until no create can land, then removes
+// the late volume and keeps the PV's. A claim this process protected, with
+// every create answered, is released at once without a Cinder request.
+func TestBoundClaimWhoseCreateMayBeLostLosesTheLateVolume(t *testing.T) {
+	for _, inherited := range []bool{true, false} {
+		t.Run(fmt.Sprintf("inherited=%v", inherited), func(t *testing.T) {
+			e := newEnv(t)
+			pv := provisioned(t, e, nil)
+			claim := e.boundKeepingTheFinalizer(pv)
+			if !protected(claim) {
+				t.Fatal("the attempt did not hold the claim")
+			}
+			clock := &fakeClock{t: fakeEpoch}
+			if inherited {
+				// the next process: it never put the finalizer on
+				e.p.inflight = inflight{window: time.Minute, now: clock.now}
+				late := earlierVolume(e, cinder.Volume{})
+				if again, err := e.p.release(e.ctx, claim); err != nil || again != time.Minute {
+					t.Fatalf("release while a create may land = %v, %v; want held for 1m0s", again, err)
+				}
+				if _, ok := e.cinder.Volume(late); !ok || !protected(e.liveClaim()) {
+					t.Fatal("the claim was let go, or the late volume removed, while a create may still land")
+				}
+				clock.add(time.Minute)
+				defer func() {
+					if _, ok := e.cinder.Volume(late); ok {
+						t.Errorf("the late volume %s is still there", late)
+					}
+				}()
+			}
+			e.cinder.ResetCalls()
+			if again, err := e.p.release(e.ctx, claim); err != nil || again != 0 {
+				t.Fatalf("release = %v, %v", again, err)
+			}
+			if protected(e.liveClaim()) {
+				t.Error("the bound claim is still held")
+			}
+			if _, ok := e.cinder.Volume(pv.Annotations[contract.AnnVolumeID]); !ok {
+				t.Error("the PV's volume was removed")
+			}
+			if ops := e.ops(); !inherited && len(ops) != 0 {
+				t.Errorf("Cinder calls %q to release a claim of this process", ops)
+			}
+		})
 	}
 }

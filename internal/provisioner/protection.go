@@ -119,6 +119,7 @@ func (p *Provisioner) protect(ctx context.Context, live *corev1.PersistentVolume
 	}
 	if updated != nil {
 		*live = *updated
+		p.inflight.protected(live.UID)
 	}
 	if !protected(live) {
 		return fmt.Errorf("claim %s/%s is being deleted: nothing is made for it", live.Namespace, live.Name)
@@ -140,6 +141,7 @@ func (p *Provisioner) unprotect(ctx context.Context, claim *corev1.PersistentVol
 	if err != nil {
 		return fmt.Errorf("release claim %s/%s from finalizer %s: %w", claim.Namespace, claim.Name, contract.FinalizerProvisioning, err)
 	}
+	p.inflight.released(claim.UID)
 	klog.FromContext(ctx).V(4).Info("Released claim from its provisioning finalizer", "pvc", klog.KObj(claim))
 	return nil
 }

@@ -2,6 +2,7 @@ package provisioner
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -10,6 +11,7 @@ import (
 	"k8s.io/klog/v2"
 	"sigs.k8s.io/sig-storage-lib-external-provisioner/v13/controller"
 
+	"github.com/cinder-provisioner/cinder-provisioner/internal/cinder"
 	"github.com/cinder-provisioner/cinder-provisioner/internal/contract"
 )
 
@@ -41,7 +43,7 @@ func (p *Provisioner) release(ctx context.Context, claim *corev1.PersistentVolum
 	}
 	pvName := pvNameFor(claim)
 	if claim.Spec.VolumeName == pvName {
-		return 0, p.unprotect(ctx, claim)
+		return p.releaseBound(ctx, claim, pvName)
 	}
 	if !p.locks.tryLock(claim.UID) {
 		return busy, nil
@@ -67,6 +69,24 @@ func (p *Provisioner) release(ctx context.Context, claim *corev1.PersistentVolum
 		}
 	}
 	return 0, p.unprotect(ctx, live)
+}
+
+// releaseBound releases a claim bound to its PV. When a create for it may
+// have been lost, it is held until no such create can land, and the
+// volume is then looked up once by name: a late second volume is removed
+// (lookUp keeps the one the PV names) before the claim is let go.
+func (p *Provisioner) releaseBound(ctx context.Context, claim *corev1.PersistentVolumeClaim, pvName string) (again time.Duration, err error) {
+	if lost, wait := p.inflight.mayBeLost(claim.UID); lost {
+		if wait > 0 {
+			klog.FromContext(ctx).V(2).Info("Claim bound while a create sent for it may still land; holding it until then", "pvc", klog.KObj(claim), "for", wait)
+			return wait, nil
+		}
+		if _, err := p.lookUp(ctx, pvName, p.connector); err != nil && !errors.Is(err, cinder.ErrNotFound) {
+			p.warn(claim, err)
+			return 0, err
+		}
+	}
+	return 0, p.unprotect(ctx, claim)
 }
 
 // busy is how long the Guard waits before it looks again at a claim an

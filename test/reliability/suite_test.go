@@ -21,6 +21,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -34,6 +35,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
+	"github.com/cinder-provisioner/cinder-provisioner/internal/contract"
 	"github.com/cinder-provisioner/cinder-provisioner/test/integration/framework"
 )
 
@@ -387,6 +389,29 @@ func (e *env) waitBound(pvc *corev1.PersistentVolumeClaim, timeout time.Duration
 	framework.WaitBound(e.t, e.s.Kube, e.ns, pvc.Name, timeout, true)
 }
 
+// waitReleased waits until the provisioner is done with every bound claim:
+// it took its finalizer off. A claim bound while a create of a killed
+// process may still land is held until no create can land (--create-lands)
+// and freed of any late second volume first; counting volumes before that
+// would count a volume the provisioner is about to remove.
+func (e *env) waitReleased(live []*corev1.PersistentVolumeClaim, timeout time.Duration) {
+	e.t.Helper()
+	var held []string
+	for end := time.Now().Add(timeout); time.Now().Before(end); time.Sleep(time.Second) {
+		held = held[:0]
+		for _, pvc := range live {
+			c, err := e.s.Kube.CoreV1().PersistentVolumeClaims(e.ns).Get(context.Background(), pvc.Name, metav1.GetOptions{})
+			if err != nil || slices.Contains(c.Finalizers, contract.FinalizerProvisioning) {
+				held = append(held, pvc.Name)
+			}
+		}
+		if len(held) == 0 {
+			return
+		}
+	}
+	e.t.Errorf("bound claims still held by %s after %s: %v", contract.FinalizerProvisioning, timeout, held)
+}
+
 // outcome is what every scenario measures at its end.
 type outcome struct {
 	bound, live, leaked, double, logins int
@@ -433,6 +458,7 @@ func (e *env) settle(live []*corev1.PersistentVolumeClaim, everMade []string, si
 		}
 		e.checkPV(pv, &o)
 	}
+	e.waitReleased(live, 3*time.Minute)
 	byName, err := e.volumes(ctx)
 	if err != nil {
 		e.t.Fatalf("list volumes: %v", err)
