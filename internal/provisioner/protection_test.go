@@ -107,8 +107,34 @@ func TestRefusalReleasesTheClaimOnceNothingIsLeft(t *testing.T) {
 
 // A claim of a Retain class deleted while its volume is in flight: no PV
 // ever held the volume, so it is no retained data; it goes, then the claim.
+// The two ways a claim deleted in flight is cleaned up.
+var cleanUps = []string{"the library calls Provision", "the Guard (no attempt runs)"}
+
+// deleteAndCleanUp deletes the claim in flight and has it cleaned up how
+// says: nothing of it may be left, and the claim is let go.
+func (e *env) deleteAndCleanUp(how string, opts controller.ProvisionOptions) {
+	e.t.Helper()
+	deleting := e.startDeleting()
+	switch how {
+	case cleanUps[0]:
+		_, _, err := e.p.Provision(e.ctx, opts)
+		var ig *controller.IgnoredError
+		if !errors.As(err, &ig) {
+			e.t.Fatalf("Provision of a deleted claim = %v, want IgnoredError", err)
+		}
+	default:
+		if again, err := e.p.release(e.ctx, deleting); err != nil || again != 0 {
+			e.t.Fatalf("release = %v, %v", again, err)
+		}
+	}
+	e.checkNothingLeft()
+	if protected(e.liveClaim()) {
+		e.t.Error("the deleted claim is still held after its volumes went")
+	}
+}
+
 func TestClaimDeletedInFlightLosesItsVolumeWhateverThePolicy(t *testing.T) {
-	for _, how := range []string{"the library calls Provision", "the Guard (no attempt runs)"} {
+	for _, how := range cleanUps {
 		t.Run(how, func(t *testing.T) {
 			e := newEnv(t)
 			class := newClass(nil)
@@ -123,23 +149,7 @@ func TestClaimDeletedInFlightLosesItsVolumeWhateverThePolicy(t *testing.T) {
 				t.Fatalf("want one volume in flight and the claim held: %d volumes, held %v", len(e.cinder.Volumes()), protected(e.liveClaim()))
 			}
 			e.cinder.Fail(fake.OpAttachmentComplete, nil)
-			deleting := e.startDeleting()
-			switch how {
-			case "the library calls Provision":
-				_, _, err := e.p.Provision(e.ctx, opts)
-				var ig *controller.IgnoredError
-				if !errors.As(err, &ig) {
-					t.Fatalf("Provision of a deleted claim = %v, want IgnoredError", err)
-				}
-			default:
-				if again, err := e.p.release(e.ctx, deleting); err != nil || again != 0 {
-					t.Fatalf("release = %v, %v", again, err)
-				}
-			}
-			e.checkNothingLeft()
-			if protected(e.liveClaim()) {
-				t.Error("the deleted claim is still held after its volume went")
-			}
+			e.deleteAndCleanUp(how, opts)
 		})
 	}
 }
@@ -149,7 +159,7 @@ func TestClaimDeletedInFlightLosesItsVolumeWhateverThePolicy(t *testing.T) {
 // its name are ours and unwanted, and both go (the R1 failure of
 // 2026-12-06: the Guard stopped at "2 volumes carry this name" for ever).
 func TestClaimDeletedWithTwoVolumesOfItsNameLosesBoth(t *testing.T) {
-	for _, how := range []string{"the library calls Provision", "the Guard (no attempt runs)"} {
+	for _, how := range cleanUps {
 		t.Run(how, func(t *testing.T) {
 			e := newEnv(t)
 			opts := options(newClaim(claimSpec{}), newClass(nil))
@@ -162,23 +172,7 @@ func TestClaimDeletedWithTwoVolumesOfItsNameLosesBoth(t *testing.T) {
 			if n := len(e.cinder.Volumes()); n != 2 {
 				t.Fatalf("%d volumes, want the two of the claim's name", n)
 			}
-			deleting := e.startDeleting()
-			switch how {
-			case "the library calls Provision":
-				_, _, err := e.p.Provision(e.ctx, opts)
-				var ig *controller.IgnoredError
-				if !errors.As(err, &ig) {
-					t.Fatalf("Provision of a deleted claim = %v, want IgnoredError", err)
-				}
-			default:
-				if again, err := e.p.release(e.ctx, deleting); err != nil || again != 0 {
-					t.Fatalf("release = %v, %v", again, err)
-				}
-			}
-			e.checkNothingLeft()
-			if protected(e.liveClaim()) {
-				t.Error("the deleted claim is still held after its volumes went")
-			}
+			e.deleteAndCleanUp(how, opts)
 		})
 	}
 }
