@@ -68,6 +68,14 @@ const (
 // recorded in Kubernetes, not guessed from Cinder's names and metadata.
 const FinalizerProvisioning = "cinder.openstack.org/provisioning-protection"
 
+// AnnProvisioningStarted goes on a claim together with FinalizerProvisioning,
+// in the same update, and is never taken off. A claim with neither has never
+// had a Cinder request sent for it, by any process: no volume of its name
+// can exist or still land, so the attempt that puts them on (its update
+// saved against the version it read, so no other process put them on in
+// between) creates the volume without looking its name up first.
+const AnnProvisioningStarted = "cinder.openstack.org/provisioning-started"
+
 // Annotations Kubernetes' PV binder sets on a claim to name the provisioner
 // that must provision it (the library calls Provision only for claims that
 // name it). Every cinder-provisioner of a cluster puts the same

@@ -78,6 +78,7 @@ func TestProvisionConvergesAfterAnInterruptionAtAnyStep(t *testing.T) {
 					e := newEnv(t)
 					e.cinder.SetExportMethod(method)
 					opts := options(newClaim(claimSpec{}), newClass(nil))
+					e.attempted = op == fake.OpFindVolumeByName // only a retry looks up
 					interrupt(e.cinder, op)
 					_, state, err := e.provision(opts)
 					if err == nil {
@@ -109,6 +110,7 @@ func TestClaimDeletedAfterAnInterruptionLeavesNothing(t *testing.T) {
 				e := newEnv(t)
 				e.cinder.SetExportMethod(method)
 				opts := options(newClaim(claimSpec{}), newClass(nil))
+				e.attempted = op == fake.OpFindVolumeByName // only a retry looks up
 				e.cinder.CrashAt(op)
 				if _, _, err := e.provision(opts); err == nil {
 					t.Fatal("first attempt succeeded, want it cut off")
@@ -361,6 +363,7 @@ func TestRefusalRemovesAnEarlierAttemptsVolume(t *testing.T) {
 
 func TestLookupRejectedKeepsTheClaimInProgress(t *testing.T) {
 	e := newEnv(t)
+	e.attempted = true // a retry: an earlier attempt's volume may exist
 	e.cinder.FailNext(fake.OpFindVolumeByName, cinder.NewError("find volume", testPVName, cinder.ErrUnauthorized, "The request you have made requires authentication."))
 	_, state, err := e.provision(options(newClaim(claimSpec{}), newClass(nil)))
 	if err == nil || state != controller.ProvisioningInBackground {

@@ -322,6 +322,7 @@ func TestCloneEndsInError(t *testing.T) {
 func TestCloneFoundVolumeOfAnotherSource(t *testing.T) {
 	e := newEnv(t)
 	e.addSource(sourceSpec{})
+	e.attempted = true // an earlier attempt made it
 	e.cinder.AddVolume(cinder.Volume{Name: testPVName, SizeGiB: 1, AvailabilityZone: "nova",
 		Metadata: map[string]string{contract.MetaClusterID: testClusterID, contract.MetaPVName: testPVName}})
 	_, state, err := e.provision(options(cloneClaim("1Gi"), newClass(nil)))

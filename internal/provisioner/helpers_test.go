@@ -45,6 +45,9 @@ type env struct {
 	events *record.FakeRecorder
 	logger klog.Logger
 	p      *Provisioner
+	// attempted: an earlier attempt sent Cinder requests for the test's
+	// claim, so it carries what that attempt put on it (earlierVolume)
+	attempted bool
 }
 
 func newEnv(t *testing.T) *env {
@@ -166,10 +169,27 @@ func (e *env) ensureClaim(claim *corev1.PersistentVolumeClaim) {
 	if claim == nil {
 		return
 	}
+	if e.attempted {
+		claim = attemptedBefore(claim)
+	}
 	_, err := e.kube.CoreV1().PersistentVolumeClaims(claim.Namespace).Create(e.ctx, claim, metav1.CreateOptions{})
 	if err != nil && !apierrors.IsAlreadyExists(err) {
 		e.t.Fatalf("create claim: %v", err)
 	}
+}
+
+// attemptedBefore is the claim as an earlier attempt that sent Cinder
+// requests for it left it: protected, and marked as started.
+func attemptedBefore(claim *corev1.PersistentVolumeClaim) *corev1.PersistentVolumeClaim {
+	c := claim.DeepCopy()
+	if c.Annotations == nil {
+		c.Annotations = map[string]string{}
+	}
+	c.Annotations[contract.AnnProvisioningStarted] = "true"
+	if !slices.Contains(c.Finalizers, contract.FinalizerProvisioning) {
+		c.Finalizers = append(c.Finalizers, contract.FinalizerProvisioning)
+	}
+	return c
 }
 
 type claimSpec struct {

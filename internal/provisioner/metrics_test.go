@@ -42,6 +42,7 @@ func TestMetricsRecordEveryPhaseAndTheCinderCallsOfAClaimAndAPV(t *testing.T) {
 		t.Fatalf("NewMetrics: %v", err)
 	}
 	e.p.metrics = m
+	e.attempted = true // a retry, so that the lookup phase runs too
 
 	pv, _, err := e.provision(options(newClaim(claimSpec{}), newClass(nil)))
 	if err != nil {

@@ -101,31 +101,47 @@ func protected(claim *corev1.PersistentVolumeClaim) bool {
 	return claim != nil && slices.Contains(claim.Finalizers, contract.FinalizerProvisioning)
 }
 
-// protect puts contract.FinalizerProvisioning on the live claim (updated in place).
+// protect puts contract.FinalizerProvisioning, with
+// contract.AnnProvisioningStarted, on the live claim (updated in place).
+// first is true when this update put them on a claim that carried neither:
+// no Cinder request was ever sent for it, so no volume of its name exists.
 // A claim being deleted is not protected anew: nothing is made for it.
-func (p *Provisioner) protect(ctx context.Context, live *corev1.PersistentVolumeClaim) error {
+func (p *Provisioner) protect(ctx context.Context, live *corev1.PersistentVolumeClaim) (first bool, err error) {
 	if protected(live) {
-		return nil
+		return false, nil
 	}
+	var untouched bool                     // the claim the last edit changed carried no marker
+	var seen *corev1.PersistentVolumeClaim // the claim the last edit saw
 	updated, err := p.editFinalizers(ctx, live, func(c *corev1.PersistentVolumeClaim) bool {
+		seen = c
 		if c.DeletionTimestamp != nil || protected(c) {
 			return false
 		}
+		_, marked := c.Annotations[contract.AnnProvisioningStarted]
+		untouched = !marked
+		if c.Annotations == nil {
+			c.Annotations = map[string]string{}
+		}
+		c.Annotations[contract.AnnProvisioningStarted] = "true"
 		c.Finalizers = append(c.Finalizers, contract.FinalizerProvisioning)
 		return true
 	})
 	if err != nil {
-		return fmt.Errorf("protect claim %s/%s with finalizer %s: %w", live.Namespace, live.Name, contract.FinalizerProvisioning, err)
+		return false, fmt.Errorf("protect claim %s/%s with finalizer %s: %w", live.Namespace, live.Name, contract.FinalizerProvisioning, err)
 	}
-	if updated != nil {
+	switch {
+	case updated != nil:
 		*live = *updated
 		p.inflight.protected(live.UID)
+	case seen != nil:
+		// another process protected it first (or it is being deleted)
+		*live = *seen
 	}
 	if !protected(live) {
-		return fmt.Errorf("claim %s/%s is being deleted: nothing is made for it", live.Namespace, live.Name)
+		return false, fmt.Errorf("claim %s/%s is being deleted: nothing is made for it", live.Namespace, live.Name)
 	}
-	klog.FromContext(ctx).V(4).Info("Protected claim while its volume is in flight")
-	return nil
+	klog.FromContext(ctx).V(4).Info("Protected claim while its volume is in flight", "first", updated != nil && untouched)
+	return updated != nil && untouched, nil
 }
 
 // unprotect takes contract.FinalizerProvisioning off the claim of uid, if it

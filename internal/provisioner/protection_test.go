@@ -10,6 +10,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	k8stesting "k8s.io/client-go/testing"
 	"sigs.k8s.io/sig-storage-lib-external-provisioner/v13/controller"
 
 	"github.com/cinder-provisioner/cinder-provisioner/internal/cinder"
@@ -262,6 +264,7 @@ func TestRecoveredCreatingVolumeIsAgedByCinderClock(t *testing.T) {
 	e.cinder.SetCreatingPolls(3)
 	md := map[string]string{contract.MetaClusterID: testClusterID, contract.MetaPVName: testPVName, contract.MetaProvisioner: DefaultName}
 	// an earlier attempt's create, still creating (Cinder's created_at)
+	e.attempted = true
 	if _, err := e.cinder.CreateVolume(e.ctx, cinder.CreateRequest{Name: testPVName, SizeGiB: 1, Metadata: md}); err != nil {
 		t.Fatal(err)
 	}
@@ -364,6 +367,62 @@ func TestClaimOfAnotherProvisionerIsNeverReleased(t *testing.T) {
 			}
 			if ops := e.cinder.Ops(); len(ops) != 0 {
 				t.Errorf("Cinder calls for another provisioner's claim: %v", ops)
+			}
+		})
+	}
+}
+
+// Only a claim no attempt ever touched is created without a lookup by name:
+// one that carries the started mark (an earlier attempt, released since),
+// the finalizer, or was protected by another process between this
+// attempt's read and its update may have a volume of its name.
+func TestOnlyAClaimNeverAttemptedSkipsTheLookup(t *testing.T) {
+	tests := []struct {
+		name       string
+		prepare    func(e *env, c *corev1.PersistentVolumeClaim) *corev1.PersistentVolumeClaim
+		wantLookup bool
+	}{
+		{"never attempted", func(_ *env, c *corev1.PersistentVolumeClaim) *corev1.PersistentVolumeClaim { return c }, false},
+		{"started mark only (an earlier attempt ended)", func(_ *env, c *corev1.PersistentVolumeClaim) *corev1.PersistentVolumeClaim {
+			c.Annotations[contract.AnnProvisioningStarted] = "true"
+			return c
+		}, true},
+		{"finalizer and mark (an attempt in flight)", func(_ *env, c *corev1.PersistentVolumeClaim) *corev1.PersistentVolumeClaim {
+			return attemptedBefore(c)
+		}, true},
+		{"another process protects it first", func(e *env, c *corev1.PersistentVolumeClaim) *corev1.PersistentVolumeClaim {
+			raced := false
+			e.kube.PrependReactor("update", "persistentvolumeclaims", func(k8stesting.Action) (bool, runtime.Object, error) {
+				if raced {
+					return false, nil, nil
+				}
+				raced = true
+				// the other process's update lands first: ours conflicts
+				if err := e.kube.Tracker().Update(corev1.SchemeGroupVersion.WithResource("persistentvolumeclaims"), attemptedBefore(c), c.Namespace); err != nil {
+					e.t.Fatal(err)
+				}
+				return true, nil, apierrors.NewConflict(corev1.Resource("persistentvolumeclaims"), c.Name, errors.New("the object has been modified"))
+			})
+			return c
+		}, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t)
+			claim := tc.prepare(e, newClaim(claimSpec{}))
+			e.ensureClaim(claim)
+			pv, _, err := e.provision(options(newClaim(claimSpec{}), newClass(nil)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			ops := e.ops()
+			if looked := slices.Contains(ops, fake.OpFindVolumeByName); looked != tc.wantLookup {
+				t.Errorf("Cinder calls %q: lookup by name %v, want %v", ops, looked, tc.wantLookup)
+			}
+			e.checkBoundToOne(pv)
+			c := e.liveClaim()
+			if c.Annotations[contract.AnnProvisioningStarted] == "" || !protected(c) {
+				t.Errorf("claim annotations %v, finalizers %v: want the started mark and the finalizer", c.Annotations, c.Finalizers)
 			}
 		})
 	}

@@ -95,21 +95,31 @@ func (p *Provisioner) provision(ctx context.Context, opts controller.ProvisionOp
 	}
 	// from here on a volume may be made or changed for the claim: the
 	// claim is held until it is bound or nothing of it is left
-	if err := p.protect(ctx, live); err != nil {
+	first, err := p.protect(ctx, live)
+	if err != nil {
 		return retryLater(err)
 	}
 	endClaim()
 
-	endLookup := p.metrics.timePhase(opProvision, phaseLookup)
-	vol, res, ok := p.findVolume(ctx, opts, req)
-	endLookup()
-	if !ok {
-		return res
+	var vol *cinder.Volume
+	if !first {
+		// an earlier attempt (this process's, another's) may have made
+		// the claim's volume: find it
+		endLookup := p.metrics.timePhase(opProvision, phaseLookup)
+		var res result
+		var ok bool
+		vol, res, ok = p.findVolume(ctx, opts, req)
+		endLookup()
+		if !ok {
+			return res
+		}
 	}
 	if vol == nil {
 		if err := p.protectSource(ctx, opts, req.source); err != nil {
 			return refuse(req, "", err)
 		}
+		var res result
+		var ok bool
 		if vol, res, ok = p.createVolume(ctx, opts, req); !ok {
 			return res
 		}
