@@ -18,8 +18,9 @@ type StatusLister func(ctx context.Context, statuses []string) ([]Volume, error)
 // those GETs.
 //
 // A poll joins the next round; a round starts only after every poll in it
-// asked (so each sees a read newer than its last one) and as soon as the
-// round before it ended, so at most one list is in flight. A volume the list
+// asked (so each sees a read newer than its last one), once the round before
+// it ended (at most one list is in flight) and once the pause that round
+// earned has passed (RoundGap). A volume the list
 // does not return (it left the statuses asked for, or is gone) is read with
 // one GET, which also turns "gone" into ErrNotFound. The answer is therefore
 // the same as a GET's; only the number of requests differs.
@@ -29,6 +30,10 @@ type Reads struct {
 	// timeout bounds one list: it serves many waits, so it runs on a
 	// context of its own rather than on any one poll's.
 	timeout time.Duration
+	// pause sleeps between rounds and now reads the clock (time.Sleep and
+	// time.Now; tests replace them)
+	pause func(time.Duration)
+	now   func() time.Time
 
 	mu      sync.Mutex
 	next    *round // the round a poll joins now; nil: none yet
@@ -50,7 +55,30 @@ func NewReads(list StatusLister, get VolumeGetter, timeout time.Duration) *Reads
 	if timeout <= 0 {
 		timeout = time.Minute
 	}
-	return &Reads{list: list, get: get, timeout: timeout}
+	return &Reads{list: list, get: get, timeout: timeout, pause: time.Sleep, now: time.Now}
+}
+
+// Pacing of the rounds. Run back to back, rounds would list as often as one
+// list takes (2-4 a second during a burst on the local stack), more often
+// than the waits they serve need: a wait pauses 100 ms, then longer and
+// longer, up to 3 s. A round that served one poll is followed at once,
+// since it cost what a GET would have; each further poll it served adds
+// RoundGapStep before the next round may start, up to RoundGapMax. A claim
+// alone waits as it would on GETs; in a burst the lists fall to about one a
+// second for every wait in flight, and each wait learns of its volume's
+// change at most RoundGapMax late.
+const (
+	RoundGapStep = 250 * time.Millisecond
+	RoundGapMax  = time.Second
+)
+
+// RoundGap is how long after a round that served polls started the next
+// one may start.
+func RoundGap(polls int) time.Duration {
+	if polls <= 1 {
+		return 0
+	}
+	return min(RoundGapMax, time.Duration(polls-1)*RoundGapStep)
 }
 
 // Get returns volume id as the next round's list saw it, or as one GET sees
@@ -92,7 +120,8 @@ func (r *Reads) join(statuses []string) *round {
 	return rd
 }
 
-// run lists round after round while polls keep joining, then stops.
+// run lists round after round while polls keep joining, each after the
+// gap the one before earned, then stops.
 func (r *Reads) run() {
 	for {
 		r.mu.Lock()
@@ -104,7 +133,12 @@ func (r *Reads) run() {
 			return
 		}
 		r.mu.Unlock()
+		started := r.now()
 		r.serve(rd)
+		if gap := RoundGap(rd.polls) - r.now().Sub(started); gap > 0 {
+			// polls that ask meanwhile join the next round
+			r.pause(gap)
+		}
 	}
 }
 

@@ -281,3 +281,71 @@ func TestCancelledPollReturns(t *testing.T) {
 }
 
 func volID(i int) string { return "vol-" + string(rune('a'+i)) }
+
+func TestRoundGap(t *testing.T) {
+	for _, tc := range []struct {
+		polls int
+		want  time.Duration
+	}{{0, 0}, {1, 0}, {2, RoundGapStep}, {3, 2 * RoundGapStep}, {5, RoundGapMax}, {200, RoundGapMax}} {
+		if got := RoundGap(tc.polls); got != tc.want {
+			t.Errorf("RoundGap(%d) = %v, want %v", tc.polls, got, tc.want)
+		}
+	}
+}
+
+// TestRoundThatServedSeveralPollsPausesTheNext: a round of one poll is
+// followed at once; after a round of three, the next waits the gap it
+// earned, and a poll that asks meanwhile joins that next round instead of
+// starting a list.
+func TestRoundThatServedSeveralPollsPausesTheNext(t *testing.T) {
+	s := newStub()
+	for i := range 5 {
+		s.set(volID(i), StatusCreating)
+	}
+	s.hold = make(chan struct{})
+	r := NewReads(s.list, s.get, 0)
+	frozen := time.Unix(0, 0)
+	r.now = func() time.Time { return frozen } // lists take no time
+	pauses := make(chan time.Duration, 10)
+	resume := make(chan struct{})
+	r.pause = func(d time.Duration) {
+		pauses <- d
+		<-resume
+	}
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	get := func(i int) {
+		wg.Go(func() {
+			if _, err := r.Get(ctx, volID(i), StatusCreating, StatusAvailable); err != nil {
+				t.Errorf("poll %d: %v", i, err)
+			}
+		})
+	}
+
+	get(0)
+	<-s.listSeen // round 1, one poll, holding
+	for i := 1; i <= 3; i++ {
+		get(i)
+	}
+	r.pending(t, 3)
+	close(s.hold) // round 1 ends: no pause; round 2 (three polls) lists
+	<-s.listSeen
+	if d := <-pauses; d != RoundGap(3) {
+		t.Errorf("pause after a round of 3 polls = %v, want %v", d, RoundGap(3))
+	}
+	get(4) // asks during the pause
+	r.pending(t, 1)
+	if lists, _ := s.counts(); lists != 2 {
+		t.Errorf("%d lists during the pause, want 2 (the poll waits for the next round)", lists)
+	}
+	close(resume)
+	wg.Wait()
+	if lists, gets := s.counts(); lists != 3 || gets != 0 {
+		t.Errorf("%d lists and %d GETs, want 3 lists (1, 3 and 1 polls) and no GET", lists, gets)
+	}
+	select {
+	case d := <-pauses:
+		t.Errorf("paused %v after a round of one poll, want no pause", d)
+	default:
+	}
+}
