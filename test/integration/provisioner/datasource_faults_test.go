@@ -39,7 +39,7 @@ func TestKillAfterCloneCreateBindsOneCloneAndReleasesSource(t *testing.T) {
 		t.Errorf("after the kill the source has finalizers %v, want %s", e.sourceFinalizers(src.Name), cloneFinalizer)
 	}
 	start := time.Now()
-	e.provisioner("provisioner-2")
+	e.provisioner("provisioner-2", createApplied)
 	pv := e.waitBoundWithin(clone, recoverTimeout)
 	if got := e.onlyVolume(name); got != id || pv.Annotations[annVolumeID] != id {
 		t.Errorf("clone bound to volume %s (PV says %s), want the one made before the kill, %s", got, pv.Annotations[annVolumeID], id)

@@ -64,6 +64,13 @@ func newEnv(t *testing.T) *env {
 	return e
 }
 
+// createApplied is the create window of a provisioner started after its
+// predecessor was killed once Cinder had applied the claim's create (its
+// answer seen by the test): no create of the dead one can still land, so
+// the claim need not be held for the default minute (inflight.go) before
+// it is released and the test's cleanup can finish.
+const createApplied = "--create-lands=5s"
+
 // provisioner starts the binary for this env; extra args override defaults.
 func (e *env) provisioner(name string, extra ...string) *framework.Process {
 	e.t.Helper()

@@ -146,7 +146,7 @@ func TestKillBetweenAttachmentCreateAndCompleteBindsOneVolume(t *testing.T) {
 		t.Errorf("the volume view lists %d attachments of an attaching volume, want 0 (it shows attached ones only)", len(vols[0].Attachments))
 	}
 	start := time.Now()
-	e.provisioner("provisioner-2")
+	e.provisioner("provisioner-2", createApplied)
 	e.checkBoundAndWorking(pvc)
 	t.Logf("bound %.1fs after the restart, to volume %s", time.Since(start).Seconds(), id)
 }
@@ -167,7 +167,7 @@ func TestKillAfterLegacyReserveBindsOneVolume(t *testing.T) {
 		t.Fatalf("after the kill volume %s is %s with %d attachments, want attaching with none (os-reserve makes no record)", id, v.Status, len(e.attachmentsOf(id)))
 	}
 	start := time.Now()
-	e.provisioner("provisioner-2", "--cinder-api", "legacy")
+	e.provisioner("provisioner-2", "--cinder-api", "legacy", createApplied)
 	e.checkBoundAndWorking(pvc)
 	t.Logf("bound %.1fs after the restart", time.Since(start).Seconds())
 }

@@ -333,7 +333,7 @@ func TestCrashAfterCreateReusesTheVolume(t *testing.T) {
 			t.Logf("attempt %d: the PV already existed when the provisioner died; trying again", attempt)
 			continue
 		}
-		e.provisioner(fmt.Sprintf("provisioner-%d-restarted", attempt))
+		e.provisioner(fmt.Sprintf("provisioner-%d-restarted", attempt), createApplied)
 		pv := e.waitBound(pvc)
 		if got := pv.Annotations[annVolumeID]; got != first {
 			t.Errorf("PV backed by volume %s, want the one created before the crash, %s", got, first)
