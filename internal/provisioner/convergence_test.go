@@ -228,6 +228,32 @@ func TestProvisionReplacesAVolumeCinderNeverScheduled(t *testing.T) {
 	}
 }
 
+// A volume a backend took and never finished (its create lost with a
+// cinder-volume that died holding it) cannot be deleted: the attempt waits
+// its time, then says what an admin does, and the volume is kept.
+func TestVolumeCreatingOnABackendForEverIsReportedStuck(t *testing.T) {
+	e := newEnv(t)
+	old := earlierVolume(e, cinder.Volume{Status: cinder.StatusCreating, CreatedAt: fakeEpoch.Add(-time.Hour)})
+	ctx, cancel := context.WithTimeout(e.ctx, 2*time.Second) // the attempt's deadline
+	defer cancel()
+	opts := options(newClaim(claimSpec{}), newClass(nil))
+	e.ensureClaim(opts.PVC)
+	_, state, err := e.p.Provision(ctx, opts)
+	var se *stuckVolumeError
+	if !errors.As(err, &se) || se.status != cinder.StatusCreating || state != controller.ProvisioningInBackground {
+		t.Fatalf("Provision = %v, %s; want the volume reported stuck creating, InBackground", err, state)
+	}
+	msg := e.oneWarning(ReasonVolumeStuck)
+	for _, want := range []string{old, "is creating", "openstack volume set --state error " + old} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("event %q does not say %q", msg, want)
+		}
+	}
+	if vols := e.cinder.Volumes(); len(vols) != 1 || vols[0].ID != old {
+		t.Errorf("volumes = %+v, want only the one creating, kept", vols)
+	}
+}
+
 func TestProvisionNeverTouchesTheExportOfAPVThatExists(t *testing.T) {
 	e := newEnv(t)
 	opts := options(newClaim(claimSpec{}), newClass(nil))

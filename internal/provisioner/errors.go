@@ -76,6 +76,8 @@ func (e *stuckVolumeError) Error() string {
 // provisioner cannot leave.
 func stuckFix(id, status string) string {
 	switch status {
+	case cinder.StatusCreating:
+		return fmt.Sprintf("a backend took its create long ago and Cinder refuses to delete it; a large clone or image can take this long, but if cinder-volume restarted meanwhile the create was lost and the volume stays creating for ever: then reset it (openstack volume set --state error %s) and the next attempt replaces it", id)
 	case cinder.StatusErrorDeleting:
 		return fmt.Sprintf("the backend failed to delete it; check cinder-volume's log, then reset it (openstack volume set --state error %s) so it can be deleted again", id)
 	case "maintenance", "extending", "retyping", "backing-up", "restoring-backup", "downloading", "uploading", "awaiting-transfer":

@@ -209,8 +209,16 @@ func (p *Provisioner) waitCreated(ctx context.Context, vol *cinder.Volume) (*cin
 		}
 		return nil, nil
 	case errors.Is(err, cinder.ErrInvalid):
-		// a backend holds it: its create is under way
-		return p.cinder.WaitForVolumeStatus(ctx, id, cinder.StatusAvailable)
+		// a backend holds it: its create is under way, or was lost with a
+		// cinder-volume that died holding it (Cinder acknowledges the
+		// message before it records who works on it, so nothing of
+		// Cinder's ever ends that create)
+		v, err := p.cinder.WaitForVolumeStatus(ctx, id, cinder.StatusAvailable)
+		var we *cinder.WaitError
+		if errors.As(err, &we) && we.Last == cinder.StatusCreating {
+			return nil, &stuckVolumeError{id: id, status: cinder.StatusCreating, fix: stuckFix(id, cinder.StatusCreating)}
+		}
+		return v, err
 	}
 	return nil, fmt.Errorf("delete volume %s, creating since %s: %w", id, vol.CreatedAt.Format(time.RFC3339), err)
 }
