@@ -58,15 +58,14 @@ func NewReads(list StatusLister, get VolumeGetter, timeout time.Duration) *Reads
 	return &Reads{list: list, get: get, timeout: timeout, pause: time.Sleep, now: time.Now}
 }
 
-// Pacing of the rounds. Run back to back, rounds would list as often as one
-// list takes (2-4 a second during a burst on the local stack), more often
-// than the waits they serve need: a wait pauses 100 ms, then longer and
-// longer, up to 3 s. A round that served one poll is followed at once,
-// since it cost what a GET would have; each further poll it served adds
-// RoundGapStep before the next round may start, up to RoundGapMax. A claim
-// alone waits as it would on GETs; in a burst the lists fall to about one a
-// second for every wait in flight, and each wait learns of its volume's
-// change at most RoundGapMax late.
+// Pacing of the rounds. Run back to back, rounds list as often as polls
+// come, one list per poll when the waits are few (on the local stack, 200
+// claims with 4 workers: 2.3 lists per claim to bind, 2.9 to delete, 3-6 a
+// second), more often than the waits need. Each poll a round served adds
+// RoundGapStep before the next round may start, up to RoundGapMax: the
+// polls that come meanwhile share the next list, and the more waits there
+// are, the more each list serves. A wait learns of its volume's change at
+// most RoundGapMax late (RoundGapStep for a claim alone).
 const (
 	RoundGapStep = 250 * time.Millisecond
 	RoundGapMax  = time.Second
@@ -75,10 +74,7 @@ const (
 // RoundGap is how long after a round that served polls started the next
 // one may start.
 func RoundGap(polls int) time.Duration {
-	if polls <= 1 {
-		return 0
-	}
-	return min(RoundGapMax, time.Duration(polls-1)*RoundGapStep)
+	return min(RoundGapMax, time.Duration(max(polls, 0))*RoundGapStep)
 }
 
 // Get returns volume id as the next round's list saw it, or as one GET sees

@@ -286,27 +286,25 @@ func TestRoundGap(t *testing.T) {
 	for _, tc := range []struct {
 		polls int
 		want  time.Duration
-	}{{0, 0}, {1, 0}, {2, RoundGapStep}, {3, 2 * RoundGapStep}, {5, RoundGapMax}, {200, RoundGapMax}} {
+	}{{0, 0}, {1, RoundGapStep}, {2, 2 * RoundGapStep}, {4, RoundGapMax}, {5, RoundGapMax}, {200, RoundGapMax}} {
 		if got := RoundGap(tc.polls); got != tc.want {
 			t.Errorf("RoundGap(%d) = %v, want %v", tc.polls, got, tc.want)
 		}
 	}
 }
 
-// TestRoundThatServedSeveralPollsPausesTheNext: a round of one poll is
-// followed at once; after a round of three, the next waits the gap it
-// earned, and a poll that asks meanwhile joins that next round instead of
-// starting a list.
-func TestRoundThatServedSeveralPollsPausesTheNext(t *testing.T) {
+// TestEachRoundPausesTheNextByThePollsItServed: after a round, the next
+// waits the gap its polls earned, and the polls that ask meanwhile share
+// that next round instead of each starting a list.
+func TestEachRoundPausesTheNextByThePollsItServed(t *testing.T) {
 	s := newStub()
 	for i := range 5 {
 		s.set(volID(i), StatusCreating)
 	}
-	s.hold = make(chan struct{})
 	r := NewReads(s.list, s.get, 0)
 	frozen := time.Unix(0, 0)
 	r.now = func() time.Time { return frozen } // lists take no time
-	pauses := make(chan time.Duration, 10)
+	pauses := make(chan time.Duration)
 	resume := make(chan struct{})
 	r.pause = func(d time.Duration) {
 		pauses <- d
@@ -321,31 +319,35 @@ func TestRoundThatServedSeveralPollsPausesTheNext(t *testing.T) {
 			}
 		})
 	}
+	lists := func(want int) {
+		t.Helper()
+		if n, _ := s.counts(); n != want {
+			t.Errorf("%d lists, want %d", n, want)
+		}
+	}
 
 	get(0)
-	<-s.listSeen // round 1, one poll, holding
+	if d := <-pauses; d != RoundGap(1) { // round 1 served one poll
+		t.Errorf("pause after a round of 1 poll = %v, want %v", d, RoundGap(1))
+	}
 	for i := 1; i <= 3; i++ {
-		get(i)
+		get(i) // during the pause: they wait for round 2
 	}
 	r.pending(t, 3)
-	close(s.hold) // round 1 ends: no pause; round 2 (three polls) lists
-	<-s.listSeen
-	if d := <-pauses; d != RoundGap(3) {
+	lists(1)
+	resume <- struct{}{}
+	if d := <-pauses; d != RoundGap(3) { // round 2 served three
 		t.Errorf("pause after a round of 3 polls = %v, want %v", d, RoundGap(3))
 	}
-	get(4) // asks during the pause
+	lists(2)
+	get(4)
 	r.pending(t, 1)
-	if lists, _ := s.counts(); lists != 2 {
-		t.Errorf("%d lists during the pause, want 2 (the poll waits for the next round)", lists)
-	}
-	close(resume)
+	lists(2)
+	resume <- struct{}{}
+	<-pauses // round 3 served the last poll
+	resume <- struct{}{}
 	wg.Wait()
-	if lists, gets := s.counts(); lists != 3 || gets != 0 {
-		t.Errorf("%d lists and %d GETs, want 3 lists (1, 3 and 1 polls) and no GET", lists, gets)
-	}
-	select {
-	case d := <-pauses:
-		t.Errorf("paused %v after a round of one poll, want no pause", d)
-	default:
+	if n, gets := s.counts(); n != 3 || gets != 0 {
+		t.Errorf("%d lists and %d GETs for 5 polls, want 3 lists (1, 3 and 1 polls) and no GET", n, gets)
 	}
 }
