@@ -319,6 +319,18 @@ func TestEachRoundPausesTheNextByThePollsItServed(t *testing.T) {
 			}
 		})
 	}
+	// the next pause the rounds ask for; a bound, so that rounds that never
+	// pause fail the test instead of hanging it
+	nextPause := func() time.Duration {
+		t.Helper()
+		select {
+		case d := <-pauses:
+			return d
+		case <-time.After(10 * time.Second):
+			t.Fatal("the rounds never paused")
+			return 0
+		}
+	}
 	lists := func(want int) {
 		t.Helper()
 		if n, _ := s.counts(); n != want {
@@ -327,7 +339,7 @@ func TestEachRoundPausesTheNextByThePollsItServed(t *testing.T) {
 	}
 
 	get(0)
-	if d := <-pauses; d != RoundGap(1) { // round 1 served one poll
+	if d := nextPause(); d != RoundGap(1) { // round 1 served one poll
 		t.Errorf("pause after a round of 1 poll = %v, want %v", d, RoundGap(1))
 	}
 	for i := 1; i <= 3; i++ {
@@ -336,7 +348,7 @@ func TestEachRoundPausesTheNextByThePollsItServed(t *testing.T) {
 	r.pending(t, 3)
 	lists(1)
 	resume <- struct{}{}
-	if d := <-pauses; d != RoundGap(3) { // round 2 served three
+	if d := nextPause(); d != RoundGap(3) { // round 2 served three
 		t.Errorf("pause after a round of 3 polls = %v, want %v", d, RoundGap(3))
 	}
 	lists(2)
@@ -344,7 +356,7 @@ func TestEachRoundPausesTheNextByThePollsItServed(t *testing.T) {
 	r.pending(t, 1)
 	lists(2)
 	resume <- struct{}{}
-	<-pauses // round 3 served the last poll
+	nextPause() // round 3 served the last poll
 	resume <- struct{}{}
 	wg.Wait()
 	if n, gets := s.counts(); n != 3 || gets != 0 {

@@ -110,7 +110,7 @@ func (p *Provisioner) protect(ctx context.Context, live *corev1.PersistentVolume
 	if protected(live) {
 		return false, nil
 	}
-	var untouched bool                     // the claim the last edit changed carried no marker
+	var unmarked bool                      // the claim the last edit changed carried no mark
 	var seen *corev1.PersistentVolumeClaim // the claim the last edit saw
 	updated, err := p.editFinalizers(ctx, live, func(c *corev1.PersistentVolumeClaim) bool {
 		seen = c
@@ -118,7 +118,7 @@ func (p *Provisioner) protect(ctx context.Context, live *corev1.PersistentVolume
 			return false
 		}
 		_, marked := c.Annotations[contract.AnnProvisioningStarted]
-		untouched = !marked
+		unmarked = !marked
 		if c.Annotations == nil {
 			c.Annotations = map[string]string{}
 		}
@@ -134,14 +134,15 @@ func (p *Provisioner) protect(ctx context.Context, live *corev1.PersistentVolume
 		*live = *updated
 		p.inflight.protected(live.UID)
 	case seen != nil:
-		// another process protected it first (or it is being deleted)
+		// another process protected it first, or it is being deleted
 		*live = *seen
 	}
-	if !protected(live) {
+	if !protected(live) || live.DeletionTimestamp != nil {
 		return false, fmt.Errorf("claim %s/%s is being deleted: nothing is made for it", live.Namespace, live.Name)
 	}
-	klog.FromContext(ctx).V(4).Info("Protected claim while its volume is in flight", "first", updated != nil && untouched)
-	return updated != nil && untouched, nil
+	first = updated != nil && unmarked
+	klog.FromContext(ctx).V(4).Info("Protected claim while its volume is in flight", "first", first)
+	return first, nil
 }
 
 // unprotect takes contract.FinalizerProvisioning off the claim of uid, if it

@@ -427,3 +427,33 @@ func TestOnlyAClaimNeverAttemptedSkipsTheLookup(t *testing.T) {
 		})
 	}
 }
+
+// A claim that another process protects and a user then deletes, both
+// between this attempt's read and its update, gets nothing made: the
+// attempt sees the deletion in the claim it re-reads.
+func TestClaimProtectedElsewhereAndDeletedMidAttemptGetsNothing(t *testing.T) {
+	e := newEnv(t)
+	claim := newClaim(claimSpec{})
+	e.ensureClaim(claim)
+	raced := false
+	e.kube.PrependReactor("update", "persistentvolumeclaims", func(k8stesting.Action) (bool, runtime.Object, error) {
+		if raced {
+			return false, nil, nil
+		}
+		raced = true
+		c := attemptedBefore(claim)
+		now := metav1.Now()
+		c.DeletionTimestamp = &now
+		if err := e.kube.Tracker().Update(corev1.SchemeGroupVersion.WithResource("persistentvolumeclaims"), c, c.Namespace); err != nil {
+			e.t.Fatal(err)
+		}
+		return true, nil, apierrors.NewConflict(corev1.Resource("persistentvolumeclaims"), c.Name, errors.New("the object has been modified"))
+	})
+	pv, _, err := e.provision(options(newClaim(claimSpec{}), newClass(nil)))
+	if pv != nil || err == nil {
+		t.Fatalf("Provision = %v, %v; want an error and no PV", pv, err)
+	}
+	if ops := e.ops(); len(ops) != 0 {
+		t.Errorf("Cinder calls %q for a claim being deleted, want none", ops)
+	}
+}

@@ -106,23 +106,22 @@ func (p *Provisioner) provision(ctx context.Context, opts controller.ProvisionOp
 		// an earlier attempt (this process's, another's) may have made
 		// the claim's volume: find it
 		endLookup := p.metrics.timePhase(opProvision, phaseLookup)
-		var res result
-		var ok bool
-		vol, res, ok = p.findVolume(ctx, opts, req)
+		found, res, ok := p.findVolume(ctx, opts, req)
 		endLookup()
 		if !ok {
 			return res
 		}
+		vol = found
 	}
 	if vol == nil {
 		if err := p.protectSource(ctx, opts, req.source); err != nil {
 			return refuse(req, "", err)
 		}
-		var res result
-		var ok bool
-		if vol, res, ok = p.createVolume(ctx, opts, req); !ok {
+		made, res, ok := p.createVolume(ctx, opts, req)
+		if !ok {
 			return res
 		}
+		vol = made
 	}
 	if err := p.releaseSource(ctx, opts.PVC); err != nil {
 		// the volume exists: the next attempt finds it and releases
